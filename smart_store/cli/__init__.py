@@ -1,0 +1,1 @@
+"""The ``./smart-store`` command line (one module per subcommand)."""

@@ -1,0 +1,210 @@
+"""The node graph of the store: one table that both launchers read.
+
+`launch/store.launch.py` turns it into launch_ros ``Node`` actions for ``ros2 launch`` on a full
+ROS 2 install; ``./smart-store up`` (smart_store/cli/up.py) turns it into OS processes for pip
+installs, where launch_ros does not exist. Keeping one table means the two cannot drift apart,
+and tests (the RViz topic check, the README topic table) can reason about the graph without
+starting it.
+
+This module is pure Python: it must import without ROS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+# Message type names in the ROS 2 "pkg/msg/Type" form used by rosbag2 and `ros2 topic`.
+IMAGE = 'sensor_msgs/msg/Image'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
+RANGE = 'sensor_msgs/msg/Range'
+MARKER_ARRAY = 'visualization_msgs/msg/MarkerArray'
+DIAGNOSTICS = 'diagnostic_msgs/msg/DiagnosticArray'
+CLOCK = 'rosgraph_msgs/msg/Clock'
+
+
+def ss(name: str) -> str:
+    """Type name of one of this package's messages."""
+    return f'smart_store/msg/{name}'
+
+
+Qos = Literal['sensor', 'events', 'latched', 'state']
+"""QoS profile names; smart_store/ros/qos.py maps them to rclpy profiles:
+sensor = best effort, keep last 5 (sensor data); events = reliable, keep last 100;
+latched = reliable + transient local, keep last 1; state = reliable + transient local, keep last 100
+(one message per key, e.g. per session cart)."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic a node publishes or subscribes to."""
+
+    name: str
+    type: str
+    qos: Qos = 'events'
+    description: str = ''
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node of the graph.
+
+    ``implemented`` is False for stages whose issue is still open: their executable runs, logs
+    that it is not implemented yet and publishes nothing (``topics_contract`` below still lists
+    what it will publish, which is the interface the other stages are written against).
+    """
+
+    name: str
+    executable: str
+    stage: str
+    description: str
+    publishes: tuple[Topic, ...] = ()
+    subscribes: tuple[Topic, ...] = ()
+    parameters: Mapping[str, object] = field(default_factory=dict)
+    remappings: tuple[tuple[str, str], ...] = ()
+    respawn: bool = True
+    respawn_delay: float = 1.0
+    implemented: bool = False
+    issue: int | None = None
+    uses_device: bool = False
+
+
+# Topics that enter the graph from outside it: the twin or a recorded bag replays them, and in a
+# real store the entry gate's app backend publishes EntryEvent.
+LAYOUT = Topic('/store/layout', MARKER_ARRAY, 'latched', 'static store layout for RViz')
+ENTRY = Topic('/entry/events', ss('EntryEvent'), 'events', 'app scans at the entry gate')
+CLOCK_TOPIC = Topic('/clock', CLOCK, 'sensor', 'sim time from the twin or a bag replay')
+LOADCELL_RAW = Topic('/shelves/load_cells/raw', ss('LoadCellRaw'), 'events', 'raw ADC counts')
+WEIGHTS = Topic('/shelves/weights', ss('LaneWeightArray'), 'events', 'calibrated lane weights')
+RANGES = Topic('/shelves/ranges', RANGE, 'sensor', 'shelf-front distance readings')
+DIAG = Topic('/diagnostics', DIAGNOSTICS, 'events', 'driver health')
+WEIGHT_EVENTS = Topic('/shelves/weight_events', ss('WeightEvent'), 'events', 'lane changes')
+BEAM_BREAKS = Topic('/shelves/beam_breaks', ss('BeamBreak'), 'events', 'arm-in-shelf intervals')
+DETECTIONS = Topic('/tracking/detections', ss('PersonDetectionArray'), 'sensor', '2D poses')
+TRACKS = Topic('/tracking/tracks', ss('TrackArray'), 'events', '3D people with IDs')
+TRACK_MARKERS = Topic('/tracking/markers', MARKER_ARRAY, 'events', 'skeletons, IDs, trails')
+REACHES = Topic('/reach/events', ss('ReachEvent'), 'events', 'hands in shelf lanes')
+REACH_MARKERS = Topic('/reach/markers', MARKER_ARRAY, 'events', 'reach highlights')
+SESSIONS = Topic('/sessions', ss('Session'), 'state', 'sessions and their tracks')
+CARTS = Topic('/carts', ss('Cart'), 'state', 'live cart per session')
+CART_UPDATES = Topic('/carts/updates', ss('CartUpdate'), 'events', 'cart changes + evidence')
+CART_MARKERS = Topic('/carts/markers', MARKER_ARRAY, 'events', 'cart labels over shoppers')
+REVIEW = Topic('/review', ss('ReviewItem'), 'events', 'decisions sent to staff')
+RECEIPTS = Topic('/receipts', ss('Receipt'), 'state', 'final receipts, exactly once')
+
+EXTERNAL_TOPICS: tuple[Topic, ...] = (ENTRY, CLOCK_TOPIC)
+
+
+def camera_topics(image_topic: str) -> tuple[Topic, Topic]:
+    """The image and camera-info topics of one camera (info is the image topic's sibling)."""
+    info = image_topic.rsplit('/', 1)[0] + '/camera_info'
+    return (Topic(image_topic, IMAGE, 'sensor', 'camera image'),
+            Topic(info, CAMERA_INFO, 'sensor', 'camera calibration'))
+
+
+def build_graph(camera_image_topics: Iterable[str]) -> tuple[NodeSpec, ...]:
+    """The whole node graph for a store whose cameras publish on ``camera_image_topics``."""
+    cams = tuple(t for topic in camera_image_topics for t in camera_topics(topic))
+    return (
+        NodeSpec(
+            'store_layout', 'store_layout', 'layout',
+            'Publishes the static store (floor, zones, shelves, lanes with their sku, camera '
+            'frusta) as a latched MarkerArray.',
+            publishes=(LAYOUT,), implemented=True, issue=2),
+        NodeSpec(
+            'camera_driver', 'camera_driver', 'drivers',
+            'Captures every configured camera (V4L2, file, stream or image folder) and '
+            'publishes images and CameraInfo.',
+            publishes=(*cams, DIAG), issue=4),
+        NodeSpec(
+            'loadcell_driver', 'loadcell_driver', 'drivers',
+            'Reads the shelf load-cell hubs over serial; publishes raw counts and calibrated '
+            'lane weights with a stale flag; tare/calibrate services.',
+            publishes=(LOADCELL_RAW, WEIGHTS, DIAG), issue=4),
+        NodeSpec(
+            'distance_driver', 'distance_driver', 'drivers',
+            'Reads the shelf-front distance sensors over serial; publishes sensor_msgs/Range.',
+            publishes=(RANGES, DIAG), issue=4),
+        NodeSpec(
+            'shelf_events', 'shelf_events', 'events',
+            'Turns lane weights into weight-change events and ranges into beam-break intervals.',
+            publishes=(WEIGHT_EVENTS, BEAM_BREAKS), subscribes=(WEIGHTS, RANGES), issue=4),
+        NodeSpec(
+            'tracker', 'tracker', 'tracking',
+            'Batched 2D pose over all cameras, cross-view association, triangulation and 3D '
+            'tracking with persistent IDs.',
+            publishes=(TRACKS, TRACK_MARKERS, DETECTIONS), subscribes=cams,
+            issue=5, uses_device=True),
+        NodeSpec(
+            'reach_detector', 'reach_detector', 'reach',
+            'Detects wrists entering shelf lanes, confirmed by beam breaks.',
+            publishes=(REACHES, REACH_MARKERS), subscribes=(TRACKS, BEAM_BREAKS), issue=6),
+        NodeSpec(
+            'cart_arbiter', 'cart_arbiter', 'arbiter',
+            'Binds tracks to sessions and joins weight events with reaches into per-session '
+            'carts; unsure decisions go to review.',
+            publishes=(SESSIONS, CARTS, CART_UPDATES, CART_MARKERS, REVIEW),
+            subscribes=(ENTRY, TRACKS, REACHES, WEIGHT_EVENTS), issue=6),
+        NodeSpec(
+            'billing', 'billing', 'billing',
+            'Issues one receipt per session when its last track leaves through the exit zone; '
+            'persists sessions, carts, reviews and receipts in SQLite.',
+            publishes=(RECEIPTS, REVIEW),
+            subscribes=(SESSIONS, CARTS, CART_UPDATES, REVIEW, TRACKS), issue=7),
+    )
+
+
+def executables_file() -> Path:
+    """The `executable module` list CMake reads to install `ros2 run` entry points."""
+    return Path(__file__).with_name('executables.txt')
+
+
+def read_executables() -> dict[str, str]:
+    """executable name -> Python module whose ``main()`` runs the node."""
+    table: dict[str, str] = {}
+    for raw in executables_file().read_text(encoding='utf-8').splitlines():
+        line = raw.strip()
+        if line and not line.startswith('#'):
+            exe, module = line.split()
+            table[exe] = module
+    return table
+
+
+def node(graph: Iterable[NodeSpec], name: str) -> NodeSpec:
+    """The node called ``name``; KeyError if the graph has none."""
+    for spec in graph:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def published_topics(graph: Iterable[NodeSpec]) -> dict[str, str]:
+    """topic name -> message type, for everything the graph (or its external inputs) publishes."""
+    topics = {t.name: t.type for t in EXTERNAL_TOPICS}
+    for spec in graph:
+        topics.update({t.name: t.type for t in spec.publishes})
+    return topics
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """The arguments both launchers accept (``ros2 launch ... name:=value`` / ``up --name``)."""
+
+    store_config: str
+    use_sim_time: bool = False
+    device: str = 'auto'
+    namespace: str = ''
+    log_level: str = 'info'
+    respawn: bool = True
+
+
+def node_parameters(spec: NodeSpec, opts: LaunchOptions) -> dict[str, object]:
+    """Parameters given on top of config/nodes.yaml: the launch arguments a node uses."""
+    params: dict[str, object] = {'use_sim_time': opts.use_sim_time,
+                                 'store_config': opts.store_config}
+    if spec.uses_device:
+        params['device'] = opts.device
+    params.update(spec.parameters)
+    return params

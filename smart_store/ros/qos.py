@@ -1,0 +1,36 @@
+"""QoS profiles by role, matching the names used in the node-graph table."""
+
+from __future__ import annotations
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+# Latched: late joiners (RViz, a store app, a respawned node) get the last message.
+LATCHED = QoSProfile(
+    depth=1, history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Keyed state (one message per session): keep enough history that every open session's latest
+# cart or receipt reaches a late joiner.
+STATE = QoSProfile(
+    depth=100, history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# Discrete events must not be dropped: reliable with a deep queue.
+EVENTS = QoSProfile(
+    depth=100, history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# Streams where the newest sample matters most.
+SENSOR = qos_profile_sensor_data
+
+PROFILES: dict[str, QoSProfile] = {
+    'latched': LATCHED, 'state': STATE, 'events': EVENTS, 'sensor': SENSOR,
+}
+
+
+def profile(name: str) -> QoSProfile:
+    """The rclpy profile for a QoS name of the graph table."""
+    return PROFILES[name]
