@@ -15,7 +15,12 @@ from launch_ros.actions import Node
 
 from launch import LaunchContext, LaunchDescription
 from smart_store.config import load_store_config
-from smart_store.graph.table import LaunchOptions, build_graph, node_parameters
+from smart_store.graph.table import (
+    LaunchOptions,
+    graph_for_config,
+    node_namespace,
+    node_parameters,
+)
 from smart_store.resources import default_store_config, node_params_file
 
 ARGUMENTS = (
@@ -25,6 +30,7 @@ ARGUMENTS = (
     ('namespace', '', 'namespace for every node'),
     ('log_level', 'info', 'log level: debug, info, warn, error or fatal'),
     ('respawn', 'true', 'restart nodes that die'),
+    ('camera_mode', 'shared', 'camera capture: shared (one process) or per_camera'),
 )
 
 
@@ -40,16 +46,16 @@ def _nodes(context: LaunchContext) -> list[Node]:
     opts = LaunchOptions(
         store_config=arg('config'), use_sim_time=_truthy(arg('use_sim_time')),
         device=arg('device'), namespace=arg('namespace'), log_level=arg('log_level'),
-        respawn=_truthy(arg('respawn')))
+        respawn=_truthy(arg('respawn')), camera_mode=arg('camera_mode'))
     # A bad config fails here with one line (file, key, problem) instead of once per node.
     cfg = load_store_config(opts.store_config)
-    graph = build_graph(cam.topic for cam in cfg.cameras)
+    graph = graph_for_config(cfg, opts.camera_mode)
     return [
         Node(
             package='smart_store',
             executable=spec.executable,
             name=spec.name,
-            namespace=opts.namespace,
+            namespace=node_namespace(spec, opts),
             parameters=[str(node_params_file()), node_parameters(spec, opts)],
             remappings=list(spec.remappings),
             respawn=opts.respawn and spec.respawn,

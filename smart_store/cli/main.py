@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from smart_store.cli import doctor, graph, up, validate
+from smart_store.cli import doctor, graph, record, render, replay, sim, up, validate
 from smart_store.config import ConfigError
 
 COMMANDS = {
@@ -18,6 +18,10 @@ COMMANDS = {
     'config': validate,
     'doctor': doctor,
     'graph': graph,
+    'sim': sim,
+    'replay': replay,
+    'record': record,
+    'render': render,
 }
 
 

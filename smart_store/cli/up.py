@@ -20,7 +20,8 @@ from smart_store.graph.supervisor import ProcessSpec, Supervisor
 from smart_store.graph.table import (
     LaunchOptions,
     NodeSpec,
-    build_graph,
+    graph_for_config,
+    node_namespace,
     node_parameters,
     read_executables,
 )
@@ -35,6 +36,8 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument('--use-sim-time', action='store_true', help='follow /clock (bag replay, twin)')
     p.add_argument('--device', default='auto', help='torch device for the tracker: auto|cpu|cuda')
     p.add_argument('--namespace', default='', help='ROS namespace for every node')
+    p.add_argument('--camera-mode', choices=('shared', 'per_camera'), default='shared',
+                   help='one capture process for all cameras, or one node per camera')
     p.add_argument('--log-level', default='info', choices=LOG_LEVELS)
     p.add_argument('--no-respawn', action='store_true', help='do not restart nodes that die')
     p.add_argument('--only', nargs='+', metavar='NODE', help='start only these nodes')
@@ -54,8 +57,9 @@ def node_argv(spec: NodeSpec, opts: LaunchOptions, python: str = sys.executable)
     """Command line that runs one node the way ``launch_ros.actions.Node`` would."""
     module = read_executables()[spec.executable]
     argv = [python, '-m', module, '--ros-args', '-r', f'__node:={spec.name}']
-    if opts.namespace:
-        argv += ['-r', f'__ns:={opts.namespace}']
+    namespace = node_namespace(spec, opts)
+    if namespace:
+        argv += ['-r', f'__ns:={namespace}']
     argv += ['--params-file', str(node_params_file())]
     for name, value in node_parameters(spec, opts).items():
         argv += ['-p', _param_arg(name, value)]
@@ -75,7 +79,7 @@ def process_specs(graph: Sequence[NodeSpec], opts: LaunchOptions,
 def run(args: argparse.Namespace) -> int:
     config_path = Path(args.config) if args.config else default_store_config()
     cfg = load_store_config(config_path)  # fail here, once, rather than in every node
-    graph = build_graph(cam.topic for cam in cfg.cameras)
+    graph = graph_for_config(cfg, args.camera_mode)
     if args.only:
         unknown = sorted(set(args.only) - {spec.name for spec in graph})
         if unknown:
@@ -85,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         graph = tuple(spec for spec in graph if spec.name in args.only)
     opts = LaunchOptions(store_config=str(config_path.resolve()),
                          use_sim_time=args.use_sim_time, device=args.device,
+                         camera_mode=args.camera_mode,
                          namespace=args.namespace, log_level=args.log_level,
                          respawn=not args.no_respawn)
     env = {'ROS_DOMAIN_ID': str(args.domain_id)} if args.domain_id is not None else None

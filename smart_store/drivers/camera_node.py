@@ -1,10 +1,196 @@
-"""The camera_driver node: an honest placeholder until issue #4 lands (ros/placeholder.py)."""
+"""camera_driver node: captures cameras through OpenCV and publishes Image + CameraInfo.
 
-from smart_store.ros.placeholder import main_placeholder
+One process can serve several cameras (parameter ``cameras``: ids, empty = all in the store
+config) or one camera each (launch them under ``/cameras/<id>`` with ``cameras:=[<id>]`` and
+``relative_topics:=true``). Each camera has its own capture thread, so a stalled device never
+blocks another. A failing source reconnects with backoff; dropped frames are counted, logged
+once per burst and reported on /diagnostics. The node never exits because a camera failed.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import QoSPresetProfiles
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, Image
+
+from smart_store.config import load_store_config
+from smart_store.config.model import CameraConfig
+from smart_store.drivers.camera_source import ReconnectingSource, SourceError, parse_source
+from smart_store.drivers.image_convert import get_bridge
+from smart_store.resources import default_store_config
+from smart_store.ros.params import declare_bool, declare_float, declare_str, declare_str_list
+from smart_store.ros.runner import run_node
 
 
-def main() -> int:
-    return main_placeholder('camera_driver', 4)
+def camera_info_msg(cam: CameraConfig, width: int, height: int) -> CameraInfo:
+    """CameraInfo from the store calibration, rescaled if the source delivers another size."""
+    info = cam.model.camera_info_dict()
+    sx, sy = width / float(info['width']), height / float(info['height'])
+    k = np.array(info['k'], dtype=float).reshape(3, 3)
+    k[0] *= sx
+    k[1] *= sy
+    p = np.array(info['p'], dtype=float).reshape(3, 4)
+    p[0] *= sx
+    p[1] *= sy
+    msg = CameraInfo()
+    msg.width, msg.height = width, height
+    msg.distortion_model = info['distortion_model']
+    msg.d = [float(v) for v in info['d']]
+    msg.k = [float(v) for v in k.reshape(-1)]
+    msg.r = [float(v) for v in info['r']]
+    msg.p = [float(v) for v in p.reshape(-1)]
+    return msg
+
+
+class CameraWorker:
+    """One camera: a capture thread pacing reads and publishing what it gets."""
+
+    def __init__(self, node: CameraDriverNode, cam: CameraConfig, source: ReconnectingSource,
+                 fps: float, topics: tuple[str, str]) -> None:
+        image_topic, info_topic = topics
+        self.node, self.cam, self.source, self.fps = node, cam, source, fps
+        qos = QoSPresetProfiles.SENSOR_DATA.value
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.image_pub = node.create_publisher(Image, image_topic, qos,
+                                               qos_overriding_options=overrides)
+        self.info_pub = node.create_publisher(CameraInfo, info_topic, qos,
+                                              qos_overriding_options=overrides)
+        self.published = 0
+        self.capped = 0
+        self._reported_state = ''
+        self._info: CameraInfo | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f'camera-{cam.id}', daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.source.release()
+
+    def _loop(self) -> None:
+        period = 1.0 / self.fps
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            frame = self.source.read(time.monotonic())
+            if self.source.stats.state != self._reported_state:
+                self._reported_state = self.source.stats.state
+                log = self.node.get_logger()
+                if self._reported_state == 'open':
+                    log.info(f'{self.cam.id}: {self.source.spec.describe()} open')
+                else:
+                    log.warning(f'{self.cam.id}: {self.source.stats.last_error}; retrying')
+            if frame is None:
+                self._stop.wait(0.05 if not self.source.finished() else 0.5)
+                continue
+            now = time.monotonic()
+            if self.source.spec.kind in ('file', 'dir'):
+                # Recorded sources are paced at the camera rate (the fps cap).
+                self._stop.wait(max(0.0, next_due - now))
+                next_due = max(next_due + period, time.monotonic() - period)
+            elif now < next_due:
+                self.capped += 1  # a device faster than the cap: drop this frame
+                continue
+            else:
+                next_due = now + period
+            self._publish(frame)
+
+    def _publish(self, frame: np.ndarray) -> None:
+        stamp = self.node.get_clock().now().to_msg()  # capture time on the node's clock
+        msg = self.node.bridge.cv2_to_imgmsg(frame, 'bgr8')
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.cam.id
+        h, w = frame.shape[:2]
+        if self._info is None or (self._info.width, self._info.height) != (w, h):
+            self._info = camera_info_msg(self.cam, w, h)
+        self._info.header = msg.header
+        self.image_pub.publish(msg)
+        self.info_pub.publish(self._info)
+        self.published += 1
+
+
+class CameraDriverNode(Node):
+    def __init__(self) -> None:
+        super().__init__('camera_driver')
+        path = declare_str(self, 'store_config', '', 'store config YAML; empty = demo store')
+        ids = declare_str_list(self, 'cameras', 'camera ids to capture; empty = all')
+        sources = declare_str_list(self, 'sources', 'camera sources as "<id>=<uri>" (uri: '
+                                   'device:N, /dev/videoN, file:PATH, dir:PATH, rtsp://...)')
+        fps_cap = declare_float(self, 'fps_cap', 0.0, 'max frames/s per camera; 0 = config fps',
+                                low=0.0, high=240.0)
+        loop = declare_bool(self, 'loop', False, 'loop file and folder sources')
+        relative = declare_bool(self, 'relative_topics', False,
+                                'publish image_raw/camera_info relative to the namespace '
+                                '(one node per camera)')
+        backoff = declare_float(self, 'reconnect_backoff_max', 10.0,
+                                's, longest wait between reconnection attempts', low=0.1,
+                                high=600.0)
+        cfg = load_store_config(path or default_store_config())
+        self.bridge = get_bridge()
+        wanted = [i for i in ids if i] or [c.id for c in cfg.cameras]
+        uri_by_id = dict(s.split('=', 1) for s in sources if '=' in s)
+        self.workers: list[CameraWorker] = []
+        for cam_id in wanted:
+            try:
+                cam = cfg.camera(cam_id)
+            except KeyError:
+                self.get_logger().error(f'unknown camera {cam_id!r} (not in {cfg.path})')
+                continue
+            uri = uri_by_id.get(cam_id)
+            if uri is None:
+                self.get_logger().warning(f'{cam_id}: no source given (sources:=["{cam_id}='
+                                          'device:0"]); not capturing')
+                continue
+            try:
+                spec = parse_source(uri, loop=loop)
+            except (SourceError, ValueError) as err:
+                self.get_logger().error(f'{cam_id}: {err}')
+                continue
+            fps = fps_cap or cam.fps
+            image_topic = 'image_raw' if relative else cam.topic
+            info_topic = 'camera_info' if relative else cam.info_topic
+            worker = CameraWorker(self, cam, ReconnectingSource(spec, backoff_max=backoff), fps,
+                                  (image_topic, info_topic))
+            self.workers.append(worker)
+        self._diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._timer = self.create_timer(1.0, self.publish_diagnostics)
+        for worker in self.workers:
+            worker.start()
+        self.get_logger().info(f'capturing {len(self.workers)} camera(s)')
+
+    def publish_diagnostics(self) -> None:
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        for w in self.workers:
+            s = w.source.stats
+            level = DiagnosticStatus.OK if s.state == 'open' else DiagnosticStatus.WARN
+            msg.status.append(DiagnosticStatus(
+                level=level, name=f'camera_driver: {w.cam.id}',
+                hardware_id=w.source.spec.describe(),
+                message=s.state if s.state == 'open' else s.last_error,
+                values=[KeyValue(key=k, value=str(v)) for k, v in (
+                    ('published', w.published), ('frames', s.frames), ('dropped', s.dropped),
+                    ('open_failures', s.open_failures), ('reconnects', s.reconnects),
+                    ('capped', w.capped))]))
+        self._diag.publish(msg)
+
+    def destroy_node(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(CameraDriverNode, args if args is not None else sys.argv)
 
 
 if __name__ == '__main__':

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from smart_store.config import StoreConfig
 
 # Message type names in the ROS 2 "pkg/msg/Type" form used by rosbag2 and `ros2 topic`.
 IMAGE = 'sensor_msgs/msg/Image'
@@ -69,6 +72,7 @@ class NodeSpec:
     implemented: bool = False
     issue: int | None = None
     uses_device: bool = False
+    namespace: str = ''          # below the launch namespace (per-camera drivers)
 
 
 # Topics that enter the graph from outside it: the twin or a recorded bag replays them, and in a
@@ -104,20 +108,48 @@ def camera_topics(image_topic: str) -> tuple[Topic, Topic]:
             Topic(info, CAMERA_INFO, 'sensor', 'camera calibration'))
 
 
-def build_graph(camera_image_topics: Iterable[str]) -> tuple[NodeSpec, ...]:
-    """The whole node graph for a store whose cameras publish on ``camera_image_topics``."""
-    cams = tuple(t for topic in camera_image_topics for t in camera_topics(topic))
+CameraRef = str | tuple[str, str]
+CAMERA_MODES = ('shared', 'per_camera')
+
+
+def _camera_nodes(cameras: list[tuple[str, str]], mode: str) -> tuple[NodeSpec, ...]:
+    """Camera capture: one process for all cameras, or one node per camera in its namespace."""
+    description = ('Captures cameras (V4L2, file, stream or image folder) through OpenCV and '
+                   'publishes images and CameraInfo.')
+    if mode == 'shared':
+        topics = tuple(t for _, topic in cameras for t in camera_topics(topic))
+        return (NodeSpec('camera_driver', 'camera_driver', 'drivers', description,
+                         publishes=(*topics, DIAG), implemented=True, issue=4),)
+    nodes = []
+    for cam_id, topic in cameras:
+        parent, _, base = topic.rpartition('/')
+        relative = base == 'image_raw' and bool(parent)
+        nodes.append(NodeSpec(
+            f'camera_{cam_id}', 'camera_driver', 'drivers', description,
+            publishes=(*camera_topics(topic), DIAG), implemented=True, issue=4,
+            parameters={'cameras': [cam_id], 'relative_topics': relative},
+            namespace=parent if relative else ''))
+    return tuple(nodes)
+
+
+def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
+                ) -> tuple[NodeSpec, ...]:
+    """The whole node graph for a store with these cameras.
+
+    ``cameras`` are ``(id, image topic)`` pairs, or bare image topics (ids are then derived
+    from the topic, which is enough for the shared capture node and for documentation).
+    """
+    if camera_mode not in CAMERA_MODES:
+        raise ValueError(f'camera_mode must be one of {CAMERA_MODES}, not {camera_mode!r}')
+    refs = [c if isinstance(c, tuple) else (c.strip('/').replace('/', '_'), c) for c in cameras]
+    cams = tuple(t for _, topic in refs for t in camera_topics(topic))
     return (
         NodeSpec(
             'store_layout', 'store_layout', 'layout',
             'Publishes the static store (floor, zones, shelves, lanes with their sku, camera '
             'frusta) as a latched MarkerArray.',
             publishes=(LAYOUT,), implemented=True, issue=2),
-        NodeSpec(
-            'camera_driver', 'camera_driver', 'drivers',
-            'Captures every configured camera (V4L2, file, stream or image folder) and '
-            'publishes images and CameraInfo.',
-            publishes=(*cams, DIAG), issue=4),
+        *_camera_nodes(refs, camera_mode),
         NodeSpec(
             'loadcell_driver', 'loadcell_driver', 'drivers',
             'Reads the shelf load-cell hubs over serial; publishes raw counts and calibrated '
@@ -194,10 +226,22 @@ class LaunchOptions:
 
     store_config: str
     use_sim_time: bool = False
+    camera_mode: str = 'shared'
     device: str = 'auto'
     namespace: str = ''
     log_level: str = 'info'
     respawn: bool = True
+
+
+def graph_for_config(cfg: StoreConfig, camera_mode: str = 'shared') -> tuple[NodeSpec, ...]:
+    """The graph of a loaded store config."""
+    return build_graph(((cam.id, cam.topic) for cam in cfg.cameras), camera_mode)
+
+
+def node_namespace(spec: NodeSpec, opts: LaunchOptions) -> str:
+    """The node's namespace: its own (if any) below the launch namespace."""
+    parts = [p.strip('/') for p in (opts.namespace, spec.namespace) if p.strip('/')]
+    return '/' + '/'.join(parts) if parts else ''
 
 
 def node_parameters(spec: NodeSpec, opts: LaunchOptions) -> dict[str, object]:

@@ -46,3 +46,13 @@ def declare_bool(node: Node, name: str, default: bool, description: str, *,
         name=name, type=ParameterType.PARAMETER_BOOL, description=description,
         read_only=read_only)
     return bool(node.declare_parameter(name, bool(default), desc).value)
+
+
+def declare_str_list(node: Node, name: str, description: str) -> list[str]:
+    """Declare a string-array parameter (default: empty) and return its value."""
+    from rclpy.parameter import Parameter  # noqa: PLC0415
+
+    desc = ParameterDescriptor(name=name, type=ParameterType.PARAMETER_STRING_ARRAY,
+                               description=description, read_only=True)
+    value = node.declare_parameter(name, Parameter.Type.STRING_ARRAY, desc).value
+    return [str(v) for v in (value or [])]

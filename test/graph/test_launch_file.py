@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from smart_store.config import load_store_config
-from smart_store.graph.table import build_graph
+from smart_store.graph.table import graph_for_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,21 +73,23 @@ def test_launch_description_matches_the_graph_table(launch_module: types.ModuleT
     declared = {e.args[0]: e.kwargs['default_value']
                 for e in entities if isinstance(e, _Recorder) and 'default_value' in e.kwargs}
     assert set(declared) == {'config', 'use_sim_time', 'device', 'namespace', 'log_level',
-                             'respawn'}
+                             'respawn', 'camera_mode'}
     opaque = [e for e in entities if isinstance(e, _Recorder) and 'function' in e.kwargs]
     assert len(opaque) == 1
     values = dict(declared, use_sim_time='true', device='cpu', namespace='store1',
-                  respawn='false')
+                  respawn='false', camera_mode='per_camera')
     nodes = opaque[0].kwargs['function'](_Context(values))
 
     cfg = load_store_config(values['config'])
-    graph = build_graph(cam.topic for cam in cfg.cameras)
+    graph = graph_for_config(cfg, 'per_camera')
+    assert sum(s.executable == 'camera_driver' for s in graph) == len(cfg.cameras)
     assert [n.kwargs['name'] for n in nodes] == [s.name for s in graph]
     for node, spec in zip(nodes, graph, strict=True):
         kw = node.kwargs
         assert kw['package'] == 'smart_store'
         assert kw['executable'] == spec.executable
-        assert kw['namespace'] == 'store1'
+        assert kw['namespace'] == '/store1' + (f'/{spec.namespace.strip("/")}'
+                                               if spec.namespace else '')
         assert kw['respawn'] is False
         params_file, overrides = kw['parameters']
         assert Path(params_file).name == 'nodes.yaml' and Path(params_file).exists()
@@ -107,7 +109,7 @@ def test_bad_config_fails_with_one_line(launch_module: types.ModuleType,
     entities = launch_module.generate_launch_description()
     opaque = next(e for e in entities if 'function' in e.kwargs)
     values = {'config': str(bad), 'use_sim_time': 'false', 'device': 'auto', 'namespace': '',
-              'log_level': 'info', 'respawn': 'true'}
+              'log_level': 'info', 'respawn': 'true', 'camera_mode': 'shared'}
     with pytest.raises(ConfigError) as err:
         opaque.kwargs['function'](_Context(values))
     assert str(err.value).startswith(str(bad)) and '\n' not in str(err.value)

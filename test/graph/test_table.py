@@ -12,6 +12,8 @@ from smart_store.graph.table import (
     EXTERNAL_TOPICS,
     LaunchOptions,
     build_graph,
+    graph_for_config,
+    node_namespace,
     node_parameters,
     published_topics,
     read_executables,
@@ -85,7 +87,7 @@ def test_rviz_topics_are_published_by_the_graph_with_matching_types(root: Path) 
     from smart_store.config import load_store_config
 
     cfg = load_store_config(root / 'config' / 'demo_store.yaml')
-    graph = build_graph(cam.topic for cam in cfg.cameras)
+    graph = graph_for_config(cfg)
     published = published_topics(graph)
     rviz = yaml.safe_load((root / 'rviz' / 'store.rviz').read_text())
     manager = rviz['Visualization Manager']
@@ -114,3 +116,20 @@ def test_readme_shows_the_real_graph() -> None:
 
     readme = (ROOT / 'README.md').read_text()
     assert update_markdown(readme) == readme, 'run ./smart-store graph --update README.md'
+
+
+def test_per_camera_mode_gives_one_namespaced_driver_per_camera() -> None:
+    graph = build_graph([('cam_a', '/cameras/cam_a/image_raw'), ('b', '/other/b_image')],
+                        camera_mode='per_camera')
+    drivers = [s for s in graph if s.executable == 'camera_driver']
+    assert [d.name for d in drivers] == ['camera_cam_a', 'camera_b']
+    a, b = drivers
+    assert a.namespace == '/cameras/cam_a' and a.parameters == {
+        'cameras': ['cam_a'], 'relative_topics': True}
+    assert b.namespace == '' and b.parameters['relative_topics'] is False
+    opts = LaunchOptions(store_config='x', namespace='shop')
+    assert node_namespace(a, opts) == '/shop/cameras/cam_a'
+    assert node_namespace(b, opts) == '/shop'
+    published = published_topics(graph)
+    assert published['/cameras/cam_a/image_raw'] == 'sensor_msgs/msg/Image'
+    assert published['/other/camera_info'] == 'sensor_msgs/msg/CameraInfo'

@@ -1,0 +1,122 @@
+"""``./smart-store sim``: run the digital twin on a scenario and record it (or publish it live).
+
+    ./smart-store sim demo                    # library scenario -> out/demo/{bag,truth}
+    ./smart-store sim my_run.yaml -o runs/x   # a scenario file
+    ./smart-store sim --generate --seed 3 --shoppers 12 -o runs/gen3
+    ./smart-store sim demo --live             # publish sensor topics + /clock in real time
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from smart_store.cli.progress import Progress
+
+
+def add_parser(sub: Any, name: str) -> None:
+    p = sub.add_parser(name, help='run the twin on a scenario: record a bag (+ ground truth) '
+                       'or publish live')
+    p.add_argument('scenario', nargs='?', help='library scenario name or scenario YAML file')
+    p.add_argument('-o', '--output', type=Path, default=None,
+                   help='run directory (default: out/<scenario>)')
+    p.add_argument('--config', default=None, help='store config (default: the scenario\'s, '
+                   'else the demo store)')
+    p.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap')
+    p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--no-images', action='store_true', help='skip cameras (shelf data only)')
+    p.add_argument('--duration', type=float, default=None, help='stop after S s of sim time')
+    p.add_argument('--live', action='store_true',
+                   help='publish on ROS topics with /clock instead of recording')
+    p.add_argument('--rate', type=float, default=1.0, help='live: sim seconds per wall second')
+    p.add_argument('--list', action='store_true', help='list the library scenarios and exit')
+    gen = p.add_argument_group('generated scenarios (--generate)')
+    gen.add_argument('--generate', action='store_true', help='generate a scenario from a seed')
+    gen.add_argument('--seed', type=int, default=0)
+    gen.add_argument('--shoppers', type=int, default=8)
+    gen.add_argument('--gen-duration', type=float, default=60.0)
+    gen.add_argument('--crowding', type=float, default=0.3)
+    gen.add_argument('--simultaneous', type=float, default=0.2)
+    gen.add_argument('--putback-share', type=float, default=0.15)
+    gen.add_argument('--misplaced-share', type=float, default=0.05)
+    gen.add_argument('--similar-weights', type=float, default=0.2)
+    p.set_defaults(run=run)
+
+
+def load(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The store config and scenario the arguments name."""
+    from smart_store.config import load_store_config  # noqa: PLC0415
+    from smart_store.resources import default_store_config  # noqa: PLC0415
+    from smart_store.twin.generator import generate_scenario  # noqa: PLC0415
+    from smart_store.twin.scenario import load_scenario  # noqa: PLC0415
+
+    if args.generate:
+        cfg = load_store_config(args.config or default_store_config())
+        scenario = generate_scenario(
+            cfg, args.seed, shoppers=args.shoppers, duration=args.gen_duration,
+            crowding=args.crowding, simultaneous=args.simultaneous,
+            putback_share=args.putback_share, misplaced_share=args.misplaced_share,
+            similar_weights=args.similar_weights)
+        return cfg, scenario
+    if not args.scenario:
+        raise SystemExit('smart-store sim: name a scenario (see --list) or use --generate')
+    cfg = load_store_config(args.config) if args.config else None
+    scenario = load_scenario(args.scenario, cfg)
+    if cfg is None:
+        cfg = load_store_config(scenario.store_config or default_store_config())
+    return cfg, scenario
+
+
+def run(args: argparse.Namespace) -> int:
+    from smart_store.twin.errors import ScenarioError  # noqa: PLC0415
+    from smart_store.twin.scenario import library_names  # noqa: PLC0415
+
+    if args.list:
+        for name in library_names():
+            print(name)
+        return 0
+    try:
+        cfg, scenario = load(args)
+    except ScenarioError as err:
+        print(f'smart-store sim: {err}', file=sys.stderr)
+        return 2
+    from smart_store.twin.record import RunOptions, TwinRun, record_run  # noqa: PLC0415
+
+    run_ = TwinRun(cfg, scenario, RunOptions(images=not args.no_images, end=args.duration))
+    if args.live:
+        return _live(run_, args.rate)
+    out = args.output or Path('out') / scenario.name
+    bar = Progress(f'[sim] {scenario.name}', run_.end)
+    try:
+        bag = record_run(run_, out, storage=args.storage, overwrite=args.overwrite,
+                         on_time=bar.update)
+    except FileExistsError as err:
+        print(f'smart-store sim: {err}', file=sys.stderr)
+        return 2
+    frames = sum(run_.frame_counts.values())
+    bar.done(f'({frames} camera frames, {run_.end / max(1e-9, bar.elapsed):.2f}x real time)')
+    print(f'[sim] bag: {bag}  truth: {out / "truth"}')
+    return 0
+
+
+def _live(run_: Any, rate: float) -> int:
+    import rclpy  # noqa: PLC0415
+
+    from smart_store.ros.player import Player  # noqa: PLC0415
+
+    rclpy.init()
+    node = rclpy.create_node('smart_store_twin')
+    topics = {t.name: (t.type, t.qos) for t in run_.topics()}
+    player = Player(node, topics, rate=rate, clock=True)
+    bar = Progress(f'[sim live] {run_.scenario.name}', run_.end)
+    try:
+        player.play(run_.messages(on_time=bar.update), keep_going=rclpy.ok)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bar.done(f'({player.stats.published} messages, {player.stats.late} late)')
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
