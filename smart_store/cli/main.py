@@ -10,7 +10,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from smart_store.cli import doctor, graph, record, render, replay, sim, up, validate
+from smart_store.cli import (
+    doctor,
+    graph,
+    loadcell,
+    record,
+    render,
+    replay,
+    sim,
+    up,
+    validate,
+)
 from smart_store.config import ConfigError
 
 COMMANDS = {
@@ -22,6 +32,7 @@ COMMANDS = {
     'replay': replay,
     'record': record,
     'render': render,
+    'loadcell': loadcell,
 }
 
 

@@ -154,11 +154,11 @@ def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
             'loadcell_driver', 'loadcell_driver', 'drivers',
             'Reads the shelf load-cell hubs over serial; publishes raw counts and calibrated '
             'lane weights with a stale flag; tare/calibrate services.',
-            publishes=(LOADCELL_RAW, WEIGHTS, DIAG), issue=4),
+            publishes=(LOADCELL_RAW, WEIGHTS, DIAG), implemented=True, issue=4),
         NodeSpec(
             'distance_driver', 'distance_driver', 'drivers',
             'Reads the shelf-front distance sensors over serial; publishes sensor_msgs/Range.',
-            publishes=(RANGES, DIAG), issue=4),
+            publishes=(RANGES, DIAG), implemented=True, issue=4),
         NodeSpec(
             'shelf_events', 'shelf_events', 'events',
             'Turns lane weights into weight-change events and ranges into beam-break intervals.',

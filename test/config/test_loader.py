@@ -108,7 +108,7 @@ def test_demo_loads_with_expected_counts(demo: StoreConfig) -> None:
     assert demo.floor.shape == (4, 2)
     assert len(demo.zones) == 4
     assert len(demo.cameras) == 4
-    assert len(demo.hubs) == 2
+    assert len(demo.hubs) == 5
     assert len(demo.shelves) == 4
     assert sum(len(s.levels) for s in demo.shelves) == 12
     assert len(demo.lanes()) == 30
@@ -139,10 +139,14 @@ def test_demo_cameras(demo: StoreConfig) -> None:
 
 
 def test_demo_hubs_and_channels(demo: StoreConfig) -> None:
-    assert demo.hub("hub_loadcells").kind == "load_cell"
-    assert demo.hub("hub_distance").port == "/dev/ttySS1"
+    assert demo.hub("hub_lc_a").kind == "load_cell"
+    assert demo.hub("hub_distance").port == "/dev/ttySS4"
     cells = [lane.load_cell for lane in demo.lanes()]
     assert len({(c.hub, c.channel) for c in cells}) == 30
+    for shelf in demo.shelves:  # one load-cell hub per shelving unit, channels from 0
+        hub = f"hub_lc_{shelf.id[-1]}"
+        assert [lane.load_cell.hub for lane in shelf.lanes()] == [hub] * len(shelf.lanes())
+        assert [lane.load_cell.channel for lane in shelf.lanes()] == list(range(len(shelf.lanes())))
     assert all(8000 <= c.offset <= 90000 and 100 <= c.scale <= 450 for c in cells)
     assert len({c.offset for c in cells}) == 30  # realistic: every channel differs
     sensors = [s.distance_sensor for s in demo.shelves]
@@ -328,7 +332,7 @@ BAD_CASES: list[tuple[str, tuple[str, Any] | Mutation, str, str]] = [
      "shelves[3].levels[0].lanes[1].id", f"duplicate lane id 'A1a' (first used at {S0L0}"),
     ("duplicate-sku", _duplicate_sku, "catalog[5].sku", "duplicate sku 'WATER-500'"),
     ("duplicate-zone", ("zones[3].id", "aisle_1"), "zones[3].id", "duplicate zone id"),
-    ("duplicate-hub", ("hubs[1].id", "hub_loadcells"), "hubs[1].id", "duplicate hub id"),
+    ("duplicate-hub", ("hubs[1].id", "hub_lc_a"), "hubs[1].id", "duplicate hub id"),
     ("duplicate-level", ("shelves[0].levels[2].id", "l1"), "shelves[0].levels[2].id",
      "duplicate level id"),
     ("duplicate-port", ("hubs[1].port", "/dev/ttySS0"), "hubs[1].port", "duplicate serial port"),
@@ -375,14 +379,14 @@ BAD_CASES: list[tuple[str, tuple[str, Any] | Mutation, str, str]] = [
      f"{S0L0}.lanes[2].load_cell.hub", "unknown hub 'hub_nope'"),
     ("load-cell-on-distance-hub", (f"{S0L0}.lanes[2].load_cell.hub", "hub_distance"),
      f"{S0L0}.lanes[2].load_cell.hub", "needs a hub of kind load_cell"),
-    ("channel-used-twice", ("shelves[2].levels[0].lanes[0].load_cell.channel", 0),
-     "shelves[2].levels[0].lanes[0].load_cell.channel",
-     "duplicate use of hub 'hub_loadcells' channel 0"),
+    ("channel-used-twice", ("shelves[2].levels[0].lanes[1].load_cell.channel", 0),
+     "shelves[2].levels[0].lanes[1].load_cell.channel",
+     "duplicate use of hub 'hub_lc_c' channel 0"),
     ("negative-channel", (f"{S0L0}.lanes[0].load_cell.channel", -1),
      f"{S0L0}.lanes[0].load_cell.channel", "must be >= 0"),
     ("fractional-offset", (f"{S0L0}.lanes[0].load_cell.offset", 123.5),
      f"{S0L0}.lanes[0].load_cell.offset", "integer count"),
-    ("distance-sensor-on-load-cell-hub", ("shelves[1].distance_sensor.hub", "hub_loadcells"),
+    ("distance-sensor-on-load-cell-hub", ("shelves[1].distance_sensor.hub", "hub_lc_b"),
      "shelves[1].distance_sensor.hub", "needs a hub of kind distance"),
     ("distance-channel-twice", ("shelves[1].distance_sensor.channel", 0),
      "shelves[1].distance_sensor.channel", "duplicate use of hub 'hub_distance' channel 0"),
