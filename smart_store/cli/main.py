@@ -14,6 +14,7 @@ from smart_store.cli import (
     doctor,
     graph,
     loadcell,
+    receipts,
     record,
     render,
     replay,
@@ -33,6 +34,7 @@ COMMANDS = {
     'record': record,
     'render': render,
     'loadcell': loadcell,
+    'receipts': receipts,
 }
 
 

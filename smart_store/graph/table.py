@@ -175,16 +175,17 @@ def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
             publishes=(REACHES, REACH_MARKERS), subscribes=(TRACKS, BEAM_BREAKS), issue=6),
         NodeSpec(
             'cart_arbiter', 'cart_arbiter', 'arbiter',
-            'Binds tracks to sessions and joins weight events with reaches into per-session '
-            'carts; unsure decisions go to review.',
-            publishes=(SESSIONS, CARTS, CART_UPDATES, CART_MARKERS, REVIEW),
-            subscribes=(ENTRY, TRACKS, REACHES, WEIGHT_EVENTS), issue=6),
+            'Joins weight events with reaches into per-session carts by global assignment; '
+            'unsure decisions go to review.',
+            publishes=(CARTS, CART_UPDATES, CART_MARKERS, REVIEW),
+            subscribes=(SESSIONS, TRACKS, REACHES, WEIGHT_EVENTS), issue=6),
         NodeSpec(
             'billing', 'billing', 'billing',
-            'Issues one receipt per session when its last track leaves through the exit zone; '
+            'Binds entry scans to the tracks born in the entry zone (sessions, families), and '
+            'issues one receipt per session when its last track leaves through the exit zone; '
             'persists sessions, carts, reviews and receipts in SQLite.',
-            publishes=(RECEIPTS, REVIEW),
-            subscribes=(SESSIONS, CARTS, CART_UPDATES, REVIEW, TRACKS), issue=7),
+            publishes=(SESSIONS, RECEIPTS, REVIEW),
+            subscribes=(ENTRY, TRACKS, CARTS, CART_UPDATES, REVIEW), issue=7),
     )
 
 

@@ -1,0 +1,230 @@
+"""The billing stage without ROS: sessions + carts + reviews -> exactly one receipt per session.
+
+Flow: entry scans and tracks go through a :class:`SessionBinder` (or finished sessions arrive
+from elsewhere through :meth:`BillingLogic.on_session`); the arbiter's carts, cart updates and
+review items are recorded as they come. :meth:`BillingLogic.tick` bills every session that is
+due (all its tracks left through the exit) once its shelf events have settled: immediately when
+``pending(session_id)`` says nothing is in flight for it any more, otherwise at the latest
+``settle_timeout`` seconds after its exit, then flagged ``needs_review``. A receipt is issued
+exactly once per session (the store enforces it), so repeated exits, replays and restarts never
+bill twice. Every input is persisted first, and a new ``BillingLogic`` on the same database
+picks up the open sessions, carts, reviews and scans where the previous one stopped.
+
+Group rules (see ``smart_store.billing.sessions``): a family scanning once shares one session and
+one receipt, issued when the last member leaves; friends who scan separately get separate
+receipts when each leaves; an unscanned shopper gets an anonymous session and a review item.
+Carts are per session: an item handed between unrelated shoppers stays on the picker's receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from smart_store.billing.model import (
+    CartLike,
+    CartSnapshot,
+    EntryScan,
+    Receipt,
+    ReviewItem,
+    ReviewKind,
+    Session,
+    SessionState,
+    review_from,
+    snapshot_cart,
+)
+from smart_store.billing.receipts import TaxRate, build_receipt
+from smart_store.billing.sessions import BinderChanges, SessionBinder, TrackObservation
+from smart_store.billing.store import BillingStore
+from smart_store.config.model import StoreConfig
+
+__all__ = ["MAX_SESSIONLESS_REVIEWS", "BillingLogic", "nothing_pending"]
+
+#: Review items without a session kept in memory (matched to open carts by event id).
+MAX_SESSIONLESS_REVIEWS = 2000
+
+
+def nothing_pending(session_id: str) -> bool:
+    """Default ``pending`` callback: no shelf events in flight."""
+    return False
+
+
+class BillingLogic:
+    """Ties :class:`SessionBinder`, :func:`build_receipt` and :class:`BillingStore` together.
+
+    ``settle_timeout``: seconds after a session's exit to wait for its pending shelf events at
+    most; ``tax_rate``: VAT rate contained in the prices (0 by default). ``binder`` may be
+    given to change the binder's windows; it is restored from the store either way.
+    """
+
+    def __init__(self, cfg: StoreConfig, store: BillingStore, settle_timeout: float = 2.0, *,
+                 tax_rate: TaxRate = 0, binder: SessionBinder | None = None) -> None:
+        if settle_timeout < 0:
+            raise ValueError("settle_timeout must be >= 0")
+        self.cfg = cfg
+        self.store = store
+        self.settle_timeout = settle_timeout
+        self.tax_rate = tax_rate
+        self.binder = binder if binder is not None else SessionBinder(cfg)
+        # --- recovery: everything not yet billed
+        sessions = store.open_sessions()
+        self.binder.restore(sessions, store.open_entry_scans(), store.open_newborns())
+        self._sessions: dict[str, Session] = {s.session_id: s for s in sessions}
+        self._carts: dict[str, CartSnapshot] = store.open_carts()
+        self._reviews: dict[str, ReviewItem] = {r.review_id: r for r in store.open_reviews()}
+        self._updates: dict[str, Session] = {}
+
+    # ---------------------------------------------------------------------------- inputs
+    def on_entry(self, t: float, event_id: str, token: str, companions: int = 0,
+                 gate_id: str = "") -> BinderChanges:
+        """An entry scan (msg/EntryEvent.msg); persisted before it is bound."""
+        self.store.record_entry_scan(EntryScan(event_id=event_id, t=float(t), token=token,
+                                               companions=int(companions), gate_id=gate_id))
+        return self._apply(self.binder.on_entry(t, event_id, token, companions, gate_id))
+
+    def on_tracks(self, t: float, tracks: Iterable[TrackObservation]) -> BinderChanges:
+        """One frame set of ``(track_id, x, y, state)`` tracks."""
+        return self._apply(self.binder.on_tracks(t, tracks))
+
+    def on_session(self, session: Session) -> bool:
+        """A session snapshot (from the binder or another source). False if already billed."""
+        if session.state == SessionState.CLOSED or self.store.has_receipt(session.session_id):
+            return False
+        self.store.record_session(session)
+        self._sessions[session.session_id] = session
+        self._updates[session.session_id] = session
+        return True
+
+    def on_cart(self, cart: CartLike) -> bool:
+        """The arbiter's latest cart of a session. True if it is a newer revision.
+
+        A cart change after the session's receipt cannot change the receipt any more: it is
+        kept for audit and sent to review.
+        """
+        snap = snapshot_cart(cart)
+        newer = self.store.record_cart(snap)
+        if self.store.has_receipt(snap.session_id):
+            if newer:
+                self.on_review(ReviewItem(
+                    review_id=f"rv-late-{snap.session_id}-{snap.revision}",
+                    kind=int(ReviewKind.OTHER), session_id=snap.session_id, stamp=snap.stamp,
+                    detail=f"cart revision {snap.revision} arrived after the receipt was issued"))
+            return False
+        current = self._carts.get(snap.session_id)
+        if current is None or snap.revision > current.revision:
+            self._carts[snap.session_id] = snap
+            return True
+        return False
+
+    def on_cart_update(self, update: Any) -> bool:
+        """A cart update (msg/CartUpdate.msg fields), kept for audit. True if new."""
+        return self.store.record_cart_update(update)
+
+    def on_review(self, review: Any) -> bool:
+        """A review item from any stage. True if new."""
+        item = review_from(review)
+        new = self.store.record_review(item)
+        if item.session_id and self.store.has_receipt(item.session_id):
+            return new  # kept for audit; it cannot change a final receipt
+        self._reviews.setdefault(item.review_id, item)
+        if not item.session_id:  # sessionless items only matter for carts still open: bounded
+            loose = [rid for rid, r in self._reviews.items() if not r.session_id]
+            for rid in loose[:max(0, len(loose) - MAX_SESSIONLESS_REVIEWS)]:
+                del self._reviews[rid]
+        return new
+
+    # ---------------------------------------------------------------------------- billing
+    def tick(self, now: float, pending: Callable[[str], bool] = nothing_pending
+             ) -> list[Receipt]:
+        """Advance time to ``now`` and issue the receipts that are due, each exactly once."""
+        self._apply(self.binder.advance(now))
+        issued: list[Receipt] = []
+        due = [s for s in self._sessions.values() if s.state == SessionState.CLOSING]
+        for session in sorted(due, key=lambda s: (s.exit_time or 0.0, s.session_id)):
+            exit_time = session.exit_time if session.exit_time is not None else session.stamp
+            still_pending = bool(pending(session.session_id))
+            if still_pending and now < exit_time + self.settle_timeout:
+                continue
+            if still_pending:
+                self.on_review(ReviewItem(
+                    review_id=f"rv-unsettled-{session.session_id}", kind=int(ReviewKind.OTHER),
+                    session_id=session.session_id, stamp=exit_time,
+                    detail=f"shelf events still pending {self.settle_timeout:g} s after the "
+                           "exit: billed without them"))
+            receipt = self.build(session)
+            if self.store.issue_receipt(receipt):
+                issued.append(receipt)
+            self._close(session.session_id)
+        return issued
+
+    def build(self, session: Session, notes: Iterable[str] = ()) -> Receipt:
+        """The receipt ``session`` would get now (nothing is stored)."""
+        if session.exit_time is None:
+            session = _with_exit(session, session.stamp)
+        reviews = [r for r in self._reviews.values()
+                   if r.session_id in ("", session.session_id)]
+        return build_receipt(session, self._carts.get(session.session_id), self.cfg.catalog,
+                             currency=self.cfg.currency, tax_rate=self.tax_rate,
+                             reviews=reviews, notes=notes)
+
+    # ---------------------------------------------------------------------------- queries
+    def session(self, session_id: str) -> Session | None:
+        """A session not yet billed."""
+        return self._sessions.get(session_id)
+
+    def open_sessions(self) -> list[Session]:
+        """Sessions not yet billed, by entry time."""
+        return sorted(self._sessions.values(), key=lambda s: (s.entry_time, s.session_id))
+
+    def due_sessions(self) -> list[Session]:
+        """Sessions waiting for their receipt (every track left), by exit time."""
+        due = [s for s in self._sessions.values() if s.state == SessionState.CLOSING]
+        return sorted(due, key=lambda s: (s.exit_time or 0.0, s.session_id))
+
+    def cart(self, session_id: str) -> CartSnapshot | None:
+        """The latest cart of a session not yet billed."""
+        return self._carts.get(session_id)
+
+    def drain_session_updates(self) -> list[Session]:
+        """The latest snapshot of every session changed since the last call (closed ones
+        included), in order of change time: what the node publishes."""
+        out = sorted(self._updates.values(), key=lambda s: (s.stamp, s.session_id))
+        self._updates = {}
+        return out
+
+    # ---------------------------------------------------------------------------- internals
+    def _apply(self, changes: BinderChanges) -> BinderChanges:
+        for review in changes.reviews:
+            self.on_review(review)
+        for session in changes.sessions:
+            self.on_session(session)
+        if changes.finished_scans:
+            self.store.finish_entry_scans(changes.finished_scans)
+        if changes.newborns:
+            self.store.record_newborns(changes.newborns)
+        if changes.placed:
+            self.store.place_newborns(changes.placed)
+        return changes
+
+    def _close(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        self._carts.pop(session_id, None)
+        for rid in [rid for rid, r in self._reviews.items() if r.session_id == session_id]:
+            del self._reviews[rid]
+        closed = self.binder.mark_closed(session_id)
+        if closed is None and session is not None:
+            closed = _closed(session)
+        if closed is not None:
+            self._updates[session_id] = closed
+
+
+def _with_exit(session: Session, exit_time: float) -> Session:
+    d = session.to_dict()
+    d["exit_time"] = exit_time
+    return Session.from_dict(d)
+
+
+def _closed(session: Session) -> Session:
+    d = session.to_dict()
+    d["state"] = int(SessionState.CLOSED)
+    return Session.from_dict(d)

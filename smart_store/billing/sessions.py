@@ -1,0 +1,561 @@
+"""Entry scans + person tracks -> shopping sessions (who pays for whom).
+
+Group rules (the store's billing policy):
+
+* **Single shopper**: one scan at the entry gate (``EntryEvent``, ``companions = 0``) binds the
+  next track *born* in the entry zone (first seen inside an entry polygon) into a session with
+  that scan's opaque payer token.
+* **Family**: one scan with ``companions = N`` binds the next ``N + 1`` tracks born in the entry
+  zone into ONE session, one payer; everything any of them picks goes on that one receipt.
+* **Friends** who scan separately are separate sessions with separate carts and receipts, even if
+  they walk in together and leave at different times.
+* **Anonymous**: a track born in the entry zone that no scan claims within ``scan_grace`` seconds
+  becomes its own anonymous session (no token) and a ``ReviewItem`` of kind
+  ``ANONYMOUS_SESSION`` goes to staff. It is still tracked and billed (to review).
+* **Hand-offs**: carts are per session. An item handed between members of one session stays on
+  that session's receipt; an item handed between unrelated shoppers stays on the *picker's*
+  receipt (the arbiter never moves items between sessions; billing never merges sessions).
+
+Binding: a scan at time ``t_s`` claims tracks born in ``[t_s - pre_window, t_s + window]``
+(a person may be seen up to ``pre_window`` before the app's scan arrives). Scans and births are
+matched first-in first-out: births in time order take the free slots of the oldest scan that
+covers them, so two groups entering back to back each get their own people as long as they walk
+through the gate in scan order. If a scan's gate id names an entry zone, only tracks born in that
+zone count. A scan whose window passes with fewer tracks than it expects goes to review (the
+session keeps the tracks it got); one that got no track at all goes to review as a no-show.
+
+A track first seen anywhere else is not a new shopper (a re-acquired id after an identity swap:
+re-acquisition is the tracker's job): it is ignored and counted in ``stats.ignored_tracks``.
+Tentative tracks are only bound once the tracker confirms them (their birth time and place are
+those of their first sighting), so a false detection never takes a family's slot.
+
+Leaving: a session is *due* (``CLOSING``) once every track of it has state ``exited`` (left
+through the exit zone) and its scan waits for no more companions. A track not seen for
+``lost_timeout`` seconds is *lost*: it no longer blocks its session, which then closes with a
+review item; if it is seen again before the receipt is issued the session reopens.
+``exit_time`` is the exit (or last sighting) of the session's last track. Billing turns a due
+session into a receipt and then calls :meth:`SessionBinder.mark_closed`.
+
+Ids are deterministic, so a replayed bag produces the same sessions: ``s-<entry event id>`` for a
+scanned session, ``s-anon-<track id>`` for an anonymous one; review ids likewise. No personal data
+is kept: tokens are opaque and track ids anonymous integers.
+
+Pure Python (no rclpy); the billing node feeds it EntryEvent and TrackArray messages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from smart_store.billing.model import (
+    EntryScan,
+    ReviewItem,
+    ReviewKind,
+    Session,
+    SessionState,
+)
+from smart_store.config.model import StoreConfig
+
+__all__ = [
+    "TRACK_STATES",
+    "BinderChanges",
+    "BinderStats",
+    "SessionBinder",
+    "anonymous_session_id",
+    "session_id_for_scan",
+]
+
+#: Track states by name, with their msg/Track.msg codes (either form is accepted).
+TRACK_STATES: dict[str, int] = {"tentative": 0, "confirmed": 1, "coasting": 2, "exited": 3}
+_TENTATIVE = 0
+_EXITED = 3
+
+#: One track in a frame set: ``(track_id, x, y, state)``, state a name or a Track.msg code.
+TrackObservation = tuple[int, float, float, str | int]
+
+
+def session_id_for_scan(event_id: str) -> str:
+    """Session id of the session an entry scan opens."""
+    return f"s-{event_id}"
+
+
+def anonymous_session_id(track_id: int) -> str:
+    """Session id of the anonymous session of an unscanned track."""
+    return f"s-anon-{track_id}"
+
+
+def _state_code(state: str | int) -> int:
+    if isinstance(state, str):
+        try:
+            return TRACK_STATES[state.lower()]
+        except KeyError:
+            raise ValueError(f"unknown track state {state!r}") from None
+    code = int(state)
+    if code not in TRACK_STATES.values():
+        raise ValueError(f"unknown track state {state!r}")
+    return code
+
+
+@dataclass(frozen=True)
+class BinderChanges:
+    """What one call changed: session snapshots to publish/store, new review items, the event
+    ids of scans that stopped waiting for tracks (full or expired), newborn tracks that started
+    waiting for a scan ``(track_id, born, entry zone id)`` and those that stopped waiting
+    (bound or anonymous). Persisting the last three lets :meth:`SessionBinder.restore` resume
+    a binding interrupted by a restart."""
+
+    sessions: tuple[Session, ...] = ()
+    reviews: tuple[ReviewItem, ...] = ()
+    finished_scans: tuple[str, ...] = ()
+    newborns: tuple[tuple[int, float, str], ...] = ()
+    placed: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions or self.reviews or self.finished_scans or self.newborns
+                    or self.placed)
+
+
+@dataclass
+class BinderStats:
+    """Counters for monitoring (``./smart-store`` diagnostics, tests)."""
+
+    ignored_tracks: int = 0  # first seen outside every entry zone (re-acquired ids)
+    anonymous_sessions: int = 0
+    expired_scans: int = 0  # scans whose window passed with free slots
+    no_show_scans: int = 0  # ... and no track at all
+    lost_tracks: int = 0
+    duplicate_scans: int = 0
+    dropped_tentative: int = 0  # tentative tracks that vanished unconfirmed
+
+
+@dataclass
+class _Track:
+    track_id: int
+    born: float
+    zone: str | None  # entry zone it was born in; None = born elsewhere
+    last_seen: float | None  # None: restored after a restart, not seen since
+    classified: bool = False  # bound, orphaned, ignored or anonymous: decided once
+    session_id: str | None = None
+    exited_at: float | None = None
+
+
+@dataclass
+class _Pending:
+    scan: EntryScan
+    bound: list[int] = field(default_factory=list)
+
+    @property
+    def free(self) -> int:
+        return self.scan.companions + 1 - len(self.bound)
+
+    @property
+    def session_id(self) -> str:
+        return session_id_for_scan(self.scan.event_id)
+
+
+@dataclass
+class _Live:
+    session_id: str
+    token: str
+    anonymous: bool
+    entry_time: float
+    stamp: float
+    gate_id: str = ""
+    entry_event_id: str = ""
+    expected: int = 1
+    track_ids: list[int] = field(default_factory=list)
+    state: SessionState = SessionState.OPEN
+    exit_time: float | None = None
+    exited: set[int] = field(default_factory=set)
+    lost: set[int] = field(default_factory=set)
+
+    def snapshot(self) -> Session:
+        return Session(
+            session_id=self.session_id,
+            account_token=self.token,
+            anonymous=self.anonymous,
+            track_ids=tuple(self.track_ids),
+            state=self.state,
+            entry_time=self.entry_time,
+            exit_time=self.exit_time,
+            stamp=self.stamp,
+            gate_id=self.gate_id,
+            entry_event_id=self.entry_event_id,
+            expected_tracks=self.expected,
+            exited_track_ids=tuple(sorted(self.exited)),
+            lost_track_ids=tuple(sorted(self.lost)),
+        )
+
+
+class SessionBinder:
+    """Binds entry scans and person tracks into sessions; see the module docstring for rules.
+
+    Every input method returns a :class:`BinderChanges`; time only moves forward (the latest
+    time seen is "now"). Parameters, all in seconds:
+
+    * ``window``: how long after its scan a scan keeps claiming tracks;
+    * ``pre_window``: how long *before* its scan a birth still counts for it;
+    * ``scan_grace``: how long an unclaimed newborn track waits for a late scan before it
+      becomes anonymous (covers ``pre_window`` plus message latency);
+    * ``lost_timeout``: how long a track may go unseen before it stops blocking its session.
+    """
+
+    def __init__(self, cfg: StoreConfig, *, window: float = 10.0, pre_window: float = 1.5,
+                 scan_grace: float = 3.0, lost_timeout: float = 30.0) -> None:
+        if min(window, pre_window, scan_grace, lost_timeout) < 0:
+            raise ValueError("binder time windows must be >= 0")
+        self.window = window
+        self.pre_window = pre_window
+        self.scan_grace = scan_grace
+        self.lost_timeout = lost_timeout
+        self.stats = BinderStats()
+        self._entry_zones = cfg.zones_of_kind("entry")
+        self._entry_ids = {z.id for z in self._entry_zones}
+        self._now = -math.inf
+        self._tracks: dict[int, _Track] = {}
+        self._pending: list[_Pending] = []  # sorted by (scan time, event id): FIFO
+        self._scans_seen: set[str] = set()
+        self._orphans: list[int] = []  # confirmed newborns waiting for a scan
+        self._sessions: dict[str, _Live] = {}
+        self._closed: set[str] = set()
+        self._closed_tracks: set[int] = set()  # tracks of billed sessions: never bound again
+        self._changed: set[str] = set()
+        self._reviews: list[ReviewItem] = []
+        self._finished: list[str] = []
+        self._newborns: list[tuple[int, float, str]] = []
+        self._placed: list[int] = []
+
+    # ---------------------------------------------------------------------------- queries
+    @property
+    def now(self) -> float:
+        """The latest time seen (``-inf`` before any input)."""
+        return self._now
+
+    def session(self, session_id: str) -> Session | None:
+        """Current snapshot of a session the binder still holds (open or closing)."""
+        live = self._sessions.get(session_id)
+        return None if live is None else live.snapshot()
+
+    def sessions(self) -> list[Session]:
+        """Snapshots of every open or closing session, by entry time."""
+        return [s.snapshot() for s in self._ordered(self._sessions)]
+
+    def due_sessions(self) -> list[Session]:
+        """Sessions whose every track has left (or is lost): ready to bill, by exit time."""
+        due = [s.snapshot() for s in self._sessions.values() if s.state == SessionState.CLOSING]
+        return sorted(due, key=lambda s: (s.exit_time or 0.0, s.session_id))
+
+    def session_of_track(self, track_id: int) -> str | None:
+        """The session a track is bound to, if any (what the arbiter needs for a reach)."""
+        tr = self._tracks.get(track_id)
+        return None if tr is None else tr.session_id
+
+    def pending_scans(self) -> list[EntryScan]:
+        """Scans still waiting for tracks, oldest first."""
+        return [p.scan for p in self._pending]
+
+    # ---------------------------------------------------------------------------- inputs
+    def on_entry(self, t: float, event_id: str, token: str, companions: int = 0,
+                 gate_id: str = "") -> BinderChanges:
+        """An entry scan at time ``t`` for ``companions + 1`` people (msg/EntryEvent.msg)."""
+        self._begin()
+        self._tick(t)
+        if event_id in self._scans_seen:  # a replayed or repeated message
+            self.stats.duplicate_scans += 1
+            return self._end()
+        if companions < 0:
+            raise ValueError("companions must be >= 0")
+        scan = EntryScan(event_id=event_id, t=float(t), token=token, companions=int(companions),
+                         gate_id=gate_id)
+        self._add_pending(_Pending(scan))
+        # Newborns seen before the scan arrived (within pre_window of it) are its people.
+        for tid in sorted(self._orphans, key=lambda i: (self._tracks[i].born, i)):
+            if self._bind(self._tracks[tid]):
+                self._orphans.remove(tid)
+                self._placed.append(tid)
+        self._housekeep()
+        return self._end()
+
+    def on_tracks(self, t: float, tracks: Iterable[TrackObservation]) -> BinderChanges:
+        """One frame set of tracks: ``(track_id, x, y, state)``; state a name or a code."""
+        self._begin()
+        self._tick(t)
+        newborn: list[_Track] = []
+        for track_id, x, y, state in tracks:
+            tid = int(track_id)
+            code = _state_code(state)
+            if tid in self._closed_tracks:
+                continue
+            tr = self._tracks.get(tid)
+            if tr is None:
+                tr = _Track(tid, born=float(t), zone=self._entry_zone_at(x, y), last_seen=t)
+                self._tracks[tid] = tr
+            tr.last_seen = float(t)
+            if code == _EXITED and tr.exited_at is None:
+                tr.exited_at = float(t)
+            if not tr.classified and code != _TENTATIVE:
+                tr.classified = True
+                newborn.append(tr)
+            if tr.session_id is not None:
+                self._observe_bound(tr)
+        for tr in sorted(newborn, key=lambda r: (r.born, r.track_id)):
+            if tr.zone is None:
+                self.stats.ignored_tracks += 1
+            elif not self._bind(tr):
+                self._orphans.append(tr.track_id)
+                self._newborns.append((tr.track_id, tr.born, tr.zone or ""))
+        self._housekeep()
+        return self._end()
+
+    def advance(self, now: float) -> BinderChanges:
+        """Let time pass without input: expire scans, declare anonymous and lost tracks."""
+        self._begin()
+        self._tick(now)
+        self._housekeep()
+        return self._end()
+
+    def mark_closed(self, session_id: str) -> Session | None:
+        """Billing issued the receipt: the session is final and leaves the binder."""
+        live = self._sessions.pop(session_id, None)
+        self._closed.add(session_id)
+        if live is None:
+            return None
+        live.state = SessionState.CLOSED
+        for tid in live.track_ids:
+            self._tracks.pop(tid, None)
+            self._closed_tracks.add(tid)
+        return live.snapshot()
+
+    def restore(self, sessions: Iterable[Session], scans: Iterable[EntryScan] = (),
+                newborns: Iterable[tuple[int, float, str]] = ()) -> None:
+        """Rebuild state after a restart from stored open sessions, unfinished scans and
+        newborn tracks still waiting for a scan (see :class:`BinderChanges`).
+
+        Restored tracks count as seen "now" (at the next input), so a track that vanished
+        during the outage is declared lost ``lost_timeout`` after the restart.
+        """
+        for s in sessions:
+            if s.state == SessionState.CLOSED:
+                self._closed.add(s.session_id)
+                continue
+            live = _Live(session_id=s.session_id, token=s.account_token, anonymous=s.anonymous,
+                         entry_time=s.entry_time, stamp=s.stamp, gate_id=s.gate_id,
+                         entry_event_id=s.entry_event_id, expected=s.expected_tracks,
+                         track_ids=list(s.track_ids), state=s.state, exit_time=s.exit_time,
+                         exited=set(s.exited_track_ids), lost=set(s.lost_track_ids))
+            self._sessions[s.session_id] = live
+            for tid in s.track_ids:
+                # exit times are not stored: the session stamp bounds them from above
+                exited_at = s.stamp if tid in live.exited else None
+                self._tracks[tid] = _Track(tid, born=s.entry_time, zone=None, last_seen=None,
+                                           classified=True, session_id=s.session_id,
+                                           exited_at=exited_at)
+            if s.entry_event_id:
+                self._scans_seen.add(s.entry_event_id)
+        for scan in sorted(scans, key=lambda sc: (sc.t, sc.event_id)):
+            sid = session_id_for_scan(scan.event_id)
+            if sid in self._closed:
+                continue
+            pending = _Pending(scan)
+            live = self._sessions.get(sid)
+            if live is not None:
+                pending.bound = list(live.track_ids)
+            if pending.free > 0 and scan.event_id not in {p.scan.event_id for p in self._pending}:
+                self._add_pending(pending)
+            self._scans_seen.add(scan.event_id)
+        for tid, born, zone in sorted(newborns, key=lambda n: (n[1], n[0])):
+            if tid in self._tracks or tid in self._closed_tracks:
+                continue
+            self._tracks[tid] = _Track(int(tid), born=float(born), zone=zone, last_seen=None,
+                                       classified=True)
+            self._orphans.append(int(tid))
+
+    # ---------------------------------------------------------------------------- internals
+    def _begin(self) -> None:
+        self._changed = set()
+        self._reviews = []
+        self._finished = []
+        self._newborns = []
+        self._placed = []
+
+    def _end(self) -> BinderChanges:
+        live = [self._sessions[sid] for sid in self._changed if sid in self._sessions]
+        return BinderChanges(
+            sessions=tuple(s.snapshot() for s in self._ordered_list(live)),
+            reviews=tuple(self._reviews),
+            finished_scans=tuple(self._finished),
+            newborns=tuple(self._newborns),
+            placed=tuple(self._placed),
+        )
+
+    @staticmethod
+    def _ordered_list(items: Iterable[_Live]) -> list[_Live]:
+        return sorted(items, key=lambda s: (s.entry_time, s.session_id))
+
+    def _ordered(self, sessions: dict[str, _Live]) -> list[_Live]:
+        return self._ordered_list(sessions.values())
+
+    def _tick(self, t: float) -> None:
+        self._now = max(self._now, float(t))
+
+    def _entry_zone_at(self, x: float, y: float) -> str | None:
+        pt = np.array([[float(x), float(y)]])
+        for zone in self._entry_zones:
+            if bool(zone.contains(pt)[0]):
+                return zone.id
+        return None
+
+    def _add_pending(self, pending: _Pending) -> None:
+        self._scans_seen.add(pending.scan.event_id)
+        self._pending.append(pending)
+        self._pending.sort(key=lambda p: (p.scan.t, p.scan.event_id))
+
+    def _covers(self, pending: _Pending, tr: _Track) -> bool:
+        scan = pending.scan
+        if scan.gate_id in self._entry_ids and tr.zone != scan.gate_id:
+            return False
+        return scan.t - self.pre_window <= tr.born <= scan.t + self.window
+
+    def _bind(self, tr: _Track) -> bool:
+        """Give a newborn to the oldest scan that covers it and has a free slot (FIFO)."""
+        for pending in self._pending:
+            if pending.free > 0 and self._covers(pending, tr):
+                self._attach(pending, tr)
+                return True
+        return False
+
+    def _attach(self, pending: _Pending, tr: _Track) -> None:
+        scan = pending.scan
+        sid = pending.session_id
+        live = self._sessions.get(sid)
+        if live is None:
+            live = _Live(session_id=sid, token=scan.token, anonymous=not scan.token,
+                         entry_time=min(scan.t, tr.born), stamp=self._now, gate_id=tr.zone or "",
+                         entry_event_id=scan.event_id, expected=scan.companions + 1)
+            self._sessions[sid] = live
+            if not scan.token:
+                self._review(f"rv-anon-{scan.event_id}", ReviewKind.ANONYMOUS_SESSION, sid,
+                             scan.t, f"entry event {scan.event_id} carried no account token")
+        live.track_ids.append(tr.track_id)
+        live.entry_time = min(live.entry_time, tr.born)
+        live.stamp = self._now
+        tr.session_id = sid
+        self._observe_bound(tr)
+        pending.bound.append(tr.track_id)
+        self._changed.add(sid)
+        if pending.free <= 0:
+            self._pending.remove(pending)
+            self._finished.append(scan.event_id)
+
+    def _observe_bound(self, tr: _Track) -> None:
+        """A bound track was seen: it may have come back from lost, or left."""
+        live = self._sessions.get(tr.session_id or "")
+        if live is None:
+            return
+        if tr.track_id in live.lost:  # seen again: it counts (and blocks) once more
+            live.lost.discard(tr.track_id)
+            self._reopen(live)
+        if tr.exited_at is not None and tr.track_id not in live.exited:
+            live.exited.add(tr.track_id)
+            live.stamp = self._now
+            self._changed.add(live.session_id)
+
+    def _reopen(self, live: _Live) -> None:
+        if live.state == SessionState.CLOSING:
+            live.state = SessionState.OPEN
+            live.exit_time = None
+        live.stamp = self._now
+        self._changed.add(live.session_id)
+
+    def _review(self, review_id: str, kind: ReviewKind, session_id: str, stamp: float,
+                detail: str, *, event_ids: Sequence[str] = ()) -> None:
+        self._reviews.append(ReviewItem(review_id=review_id, kind=int(kind),
+                                        session_id=session_id, event_ids=tuple(event_ids),
+                                        confidence=0.0, detail=detail, stamp=stamp))
+
+    def _housekeep(self) -> None:
+        now = self._now
+        # 1. newborns no scan claimed in time: anonymous sessions
+        for tid in sorted(self._orphans, key=lambda i: (self._tracks[i].born, i)):
+            tr = self._tracks[tid]
+            if now - tr.born > self.scan_grace:
+                self._orphans.remove(tid)
+                self._placed.append(tid)
+                self._anonymous(tr)
+        # 2. scans whose window has passed
+        for pending in list(self._pending):
+            scan = pending.scan
+            if now <= scan.t + self.window:
+                continue
+            self._pending.remove(pending)
+            self._finished.append(scan.event_id)
+            self.stats.expired_scans += 1
+            expected = scan.companions + 1
+            if not pending.bound:
+                self.stats.no_show_scans += 1
+                self._review(f"rv-noshow-{scan.event_id}", ReviewKind.OTHER, "", scan.t,
+                             f"entry event {scan.event_id}: nobody entered within "
+                             f"{self.window:g} s of the scan", event_ids=(scan.event_id,))
+            else:
+                self._review(f"rv-short-{scan.event_id}", ReviewKind.OTHER, pending.session_id,
+                             scan.t, f"entry event {scan.event_id} announced {expected} people, "
+                             f"{len(pending.bound)} entered", event_ids=(scan.event_id,))
+        # 3. tracks gone quiet: lost; unconfirmed and ignored ones are forgotten
+        for tr in list(self._tracks.values()):
+            if tr.last_seen is None:
+                tr.last_seen = now
+            if now - tr.last_seen <= self.lost_timeout:
+                continue
+            if tr.session_id is None:
+                if not tr.classified:
+                    self.stats.dropped_tentative += 1
+                if tr.track_id not in self._orphans:
+                    del self._tracks[tr.track_id]
+                continue
+            live = self._sessions.get(tr.session_id)
+            if live is None or tr.track_id in live.exited or tr.track_id in live.lost:
+                continue
+            live.lost.add(tr.track_id)
+            live.stamp = now
+            self.stats.lost_tracks += 1
+            self._changed.add(live.session_id)
+        # 4. sessions whose every track has left (or is lost) and whose scan waits for nobody
+        waiting = {p.session_id for p in self._pending}
+        for live in self._ordered(self._sessions):
+            if live.state != SessionState.OPEN or live.session_id in waiting:
+                continue
+            if not live.track_ids or not all(t in live.exited or t in live.lost
+                                             for t in live.track_ids):
+                continue
+            ends = [self._end_time(self._tracks.get(t)) for t in live.track_ids]
+            live.exit_time = max((e for e in ends if e is not None), default=now)
+            live.state = SessionState.CLOSING
+            live.stamp = now
+            self._changed.add(live.session_id)
+            if live.lost:
+                lost = ", ".join(str(t) for t in sorted(live.lost))
+                self._review(f"rv-lost-{live.session_id}", ReviewKind.OTHER, live.session_id,
+                             live.exit_time, f"track(s) {lost} lost before reaching the exit; "
+                             "session closed after the lost-track timeout")
+
+    @staticmethod
+    def _end_time(tr: _Track | None) -> float | None:
+        if tr is None:
+            return None
+        return tr.exited_at if tr.exited_at is not None else tr.last_seen
+
+    def _anonymous(self, tr: _Track) -> None:
+        sid = anonymous_session_id(tr.track_id)
+        live = _Live(session_id=sid, token="", anonymous=True, entry_time=tr.born,
+                     stamp=self._now, gate_id=tr.zone or "", track_ids=[tr.track_id])
+        self._sessions[sid] = live
+        tr.session_id = sid
+        self._observe_bound(tr)
+        self.stats.anonymous_sessions += 1
+        self._changed.add(sid)
+        self._review(f"rv-anon-{tr.track_id}", ReviewKind.ANONYMOUS_SESSION, sid, tr.born,
+                     f"track {tr.track_id} entered without an entry scan")

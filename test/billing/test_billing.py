@@ -1,0 +1,195 @@
+"""BillingLogic end to end on a real SQLite file: receipts once, on time, after any restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from billing_helpers import Person, Script, make_cart, run_script
+
+from smart_store.billing.billing import BillingLogic
+from smart_store.billing.model import Session, SessionState
+from smart_store.billing.store import BillingStore
+from smart_store.config import StoreConfig
+
+
+def shop(cfg: StoreConfig) -> Script:
+    """A family of two (scan e1), a friend scanning separately (e2) and an unscanned shopper."""
+    people = [
+        Person(1, born=0.5, leave=20.0),  # parent
+        Person(2, born=1.0, leave=25.0),  # child
+        Person(3, born=1.5, leave=15.0),  # friend of the family, own scan
+        Person(4, born=10.0, leave=30.0),  # nobody scanned for this one
+    ]
+    scans = [(0.0, 0.0, "e1", "tok-parent", 1), (1.5, 1.5, "e2", "tok-friend", 0)]
+    carts = [
+        (6.0, make_cart(cfg, "s-e1", 1, {"COLA-330": 1})),
+        (8.0, make_cart(cfg, "s-e2", 1, {"SAND-HAM": 1})),
+        (9.0, make_cart(cfg, "s-e1", 2, {"COLA-330": 1, "CHOC-MILK-100": 2})),
+        (14.0, make_cart(cfg, "s-anon-4", 1, {"GUM-MINT": 1})),
+        (18.0, make_cart(cfg, "s-e1", 3, {"COLA-330": 1, "CHOC-MILK-100": 2, "BATT-AA4": 1})),
+    ]
+    return Script(people, scans, carts, t_end=40.0)
+
+
+def test_family_friend_and_anonymous_receipts(tmp_path: Path, cfg: StoreConfig) -> None:
+    run = run_script(cfg, tmp_path / "store.db", shop(cfg))
+    issued = {r.session_id: (t, r) for t, r in run.receipts}
+    assert set(issued) == {"s-e1", "s-e2", "s-anon-4"}
+    # the friend leaves first and is billed first, alone
+    t_friend, friend = issued["s-e2"]
+    assert t_friend == 15.0 and friend.exit_time == 15.0
+    assert [(ln.sku, ln.quantity) for ln in friend.lines] == [("SAND-HAM", 1)]
+    assert friend.total == 279 and friend.account_token == "tok-friend"
+    assert not friend.needs_review
+    # the family is billed once, when the last member (the child) leaves
+    t_family, family = issued["s-e1"]
+    assert t_family == 25.0 and family.exit_time == 25.0
+    assert family.track_ids == (1, 2) and family.account_token == "tok-parent"
+    assert [(ln.sku, ln.quantity) for ln in family.lines] == [
+        ("BATT-AA4", 1), ("CHOC-MILK-100", 2), ("COLA-330", 1)]
+    assert family.total == 499 + 2 * 149 + 129
+    assert family.entry_time == 0.0
+    # the unscanned shopper: anonymous session, billed to review
+    _, anon = issued["s-anon-4"]
+    assert anon.account_token == "" and anon.needs_review
+    assert "rv-anon-4" in anon.review_ids
+    assert run.store.count("receipts") == 3
+    assert run.logic.open_sessions() == []
+    assert run.store.open_sessions() == []
+
+
+def test_repeated_exit_and_rerun_never_bill_twice(tmp_path: Path, cfg: StoreConfig) -> None:
+    db = tmp_path / "store.db"
+    script = shop(cfg)
+    # every exit is reported on three frames
+    script.people = [Person(p.track_id, p.born, p.leave, exit_frames=3) for p in script.people]
+    first = run_script(cfg, db, script)
+    assert len(first.receipts) == 3
+    receipts = sorted(first.store.receipts(None), key=lambda r: r.session_id)
+    # the same inputs again (a replayed bag) on the same database
+    first.store.close()
+    second = run_script(cfg, db, script)
+    assert second.receipts == []
+    assert sorted(second.store.receipts(None), key=lambda r: r.session_id) == receipts
+    assert second.store.count("receipts") == 3
+    # a fresh BillingLogic on the existing database has nothing to bill
+    logic = BillingLogic(cfg, second.store)
+    assert logic.tick(100.0) == [] and logic.open_sessions() == []
+    # a repeated CLOSING snapshot of a billed session is refused
+    late = Session("s-e2", "tok-friend", False, (3,), SessionState.CLOSING, 1.5, 15.0, 15.0)
+    assert logic.on_session(late) is False
+    assert logic.tick(101.0) == []
+    assert second.store.count("receipts") == 3
+
+
+def test_crash_recovery_gives_the_undisturbed_receipts(tmp_path: Path, cfg: StoreConfig) -> None:
+    calm = run_script(cfg, tmp_path / "calm.db", shop(cfg))
+    # the process dies (only the database survives) while everyone shops, while the unscanned
+    # shopper waits for a late scan (12.0), after the friend left, between the parent's and
+    # the child's exit, and right at the last exit
+    crashy = run_script(cfg, tmp_path / "crashy.db", shop(cfg),
+                        crash_at=(5.0, 12.0, 17.0, 22.5, 30.0))
+    assert crashy.receipts == calm.receipts
+    assert len(calm.receipts) == 3
+
+
+def test_crash_between_scan_and_entry(tmp_path: Path, cfg: StoreConfig) -> None:
+    script = Script([Person(1, born=3.0, leave=12.0)], [(0.0, 0.0, "e1", "tok", 0)],
+                    [(8.0, make_cart(cfg, "s-e1", 1, {"GUM-MINT": 1}))], t_end=20.0)
+    calm = run_script(cfg, tmp_path / "calm.db", script)
+    crashy = run_script(cfg, tmp_path / "crashy.db", script, crash_at=(1.0,))
+    assert crashy.receipts == calm.receipts
+    ((_, receipt),) = crashy.receipts
+    assert receipt.session_id == "s-e1" and receipt.total == 99 and not receipt.needs_review
+
+
+def test_waits_for_pending_shelf_events(tmp_path: Path, cfg: StoreConfig) -> None:
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store, settle_timeout=2.0)
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    logic.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    logic.on_cart(make_cart(cfg, "s-e1", 1, {"COLA-330": 1}))
+    logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
+    assert [s.session_id for s in logic.due_sessions()] == ["s-e1"]
+    assert logic.tick(10.5, lambda sid: True) == []  # a weight event is still settling
+    logic.on_cart(make_cart(cfg, "s-e1", 2, {"COLA-330": 1, "GUM-MINT": 1}))  # it lands
+    (receipt,) = logic.tick(11.0, lambda sid: False)
+    assert receipt.total == 129 + 99 and not receipt.needs_review
+    assert logic.tick(11.5) == []
+    # a cart revision after the receipt cannot change it: it goes to review
+    assert logic.on_cart(make_cart(cfg, "s-e1", 3, {"COLA-330": 2})) is False
+    assert [r.review_id for r in store.reviews("s-e1")] == ["rv-late-s-e1-3"]
+    assert store.receipt("s-e1") == receipt
+    updates = logic.drain_session_updates()
+    assert updates[-1].state == SessionState.CLOSED and updates[-1].session_id == "s-e1"
+
+
+def test_bounded_wait_then_review(tmp_path: Path, cfg: StoreConfig) -> None:
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store, settle_timeout=2.0)
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    logic.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
+    assert logic.tick(11.9, lambda sid: True) == []
+    (receipt,) = logic.tick(12.0, lambda sid: True)
+    assert receipt.needs_review and receipt.review_ids == ("rv-unsettled-s-e1",)
+    assert receipt.lines == () and receipt.exit_time == 10.0
+    assert logic.tick(20.0, lambda sid: True) == []
+
+
+def test_external_sessions_and_reviews(tmp_path: Path, cfg: StoreConfig) -> None:
+    """Sessions may come from another binder (e.g. a separate node) and reviews from the
+    arbiter; any object with the msg field names works."""
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store)
+    s = Session("s-x1", "tok", False, (9,), SessionState.OPEN, 1.0, None, 1.0)
+    assert logic.on_session(s)
+    logic.on_cart(make_cart(cfg, "s-x1", 1, [("PEANUT-200", 1, ["we-42"])]))
+    assert logic.on_cart_update({"update_id": "cu-1", "session_id": "s-x1", "sku": "PEANUT-200",
+                                 "quantity_delta": 1, "unit_price": 219,
+                                 "event_ids": ["we-42"]})
+
+    class ArbiterReview:  # shaped like msg/ReviewItem.msg
+        review_id = "rv-amb-1"
+        kind = 0
+        session_id = ""
+        shelf_id = "shelf_c"
+        lane_id = "C2b"
+        sku = "PEANUT-200"
+        event_ids = ("we-42",)
+        confidence = 0.51
+        detail = "two reaches nearly tied"
+
+    assert logic.on_review(ArbiterReview()) and not logic.on_review(ArbiterReview())
+    assert logic.tick(5.0) == []  # still open
+    logic.on_session(Session("s-x1", "tok", False, (9,), SessionState.CLOSING, 1.0, 6.0, 6.0))
+    (receipt,) = logic.tick(6.5)
+    assert receipt.needs_review and receipt.review_ids == ("rv-amb-1",)
+    assert receipt.total == 219
+
+
+def test_accepts_the_arbiters_dataclasses(tmp_path: Path, cfg: StoreConfig) -> None:
+    """Billing reads the arbiter's Cart / CartUpdate / ReviewItem structurally."""
+    arb = pytest.importorskip("smart_store.arbiter.model")
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store)
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    logic.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    line = arb.CartLine(sku="COLA-330", name="Cola 330 ml can", quantity=2, unit_price=129,
+                        line_total=258, event_ids=("we-1", "re-1"), confidence=0.8)
+    cart = arb.Cart(session_id="s-e1", revision=1, lines=(line,), total=258, currency="EUR",
+                    stamp=5.0)
+    update = arb.CartUpdate(update_id="cu-1", session_id="s-e1", track_id=1, sku="COLA-330",
+                            quantity_delta=2, unit_price=129, reason=arb.Reason.PICK,
+                            confidence=0.8, event_ids=("we-1", "re-1"), stamp=5.0)
+    review = arb.ReviewItem(review_id="rv-1", kind=arb.ReviewKind.STALE_SENSOR,
+                            session_id="s-e1", shelf_id="shelf_a", lane_id="A2a",
+                            sku="COLA-330", event_ids=("we-1",), confidence=0.7,
+                            detail="stale", stamp=5.0)
+    assert logic.on_cart(cart) and logic.on_cart_update(update) and logic.on_review(review)
+    assert store.cart_updates("s-e1")[0]["reason"] == 0
+    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited")])
+    (receipt,) = logic.tick(9.0)
+    assert receipt.total == 258 and receipt.lines[0].event_ids == ("we-1", "re-1")
+    assert receipt.needs_review and receipt.review_ids == ("rv-1",)

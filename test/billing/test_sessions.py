@@ -1,0 +1,217 @@
+"""SessionBinder: entry scans + tracks -> sessions (single, family, friends, anonymous, ...)."""
+
+from __future__ import annotations
+
+import pytest
+from billing_helpers import DT, EXIT_XY, Person, frame
+
+from smart_store.billing.model import ReviewKind, Session, SessionState
+from smart_store.billing.sessions import BinderChanges, SessionBinder
+from smart_store.config import StoreConfig
+
+
+def play(binder: SessionBinder, people: list[Person], t_end: float,
+         scans: list[tuple[float, float, str, str, int]] = (), t0: float = 0.0
+         ) -> list[BinderChanges]:
+    """Feed scans ``(arrive, stamp, event_id, token, companions)`` and frames t0..t_end."""
+    out = []
+    for k in range(round(t0 / DT), round(t_end / DT) + 1):
+        t = k * DT
+        for arrive, stamp, event_id, token, companions in scans:
+            if t - DT < arrive <= t + 1e-9:
+                out.append(binder.on_entry(stamp, event_id, token, companions, "entry"))
+        out.append(binder.on_tracks(t, frame(people, t)))
+    return out
+
+
+def reviews(changes: list[BinderChanges]) -> list:
+    return [r for c in changes for r in c.reviews]
+
+
+def by_id(binder: SessionBinder) -> dict[str, Session]:
+    return {s.session_id: s for s in binder.sessions()}
+
+
+def test_single_shopper(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    changes = play(b, [Person(1, born=0.5)], 5.0, [(0.0, 0.0, "e1", "tok-a", 0)])
+    s = by_id(b)["s-e1"]
+    assert s.track_ids == (1,)
+    assert s.account_token == "tok-a" and not s.anonymous
+    assert s.state == SessionState.OPEN and s.exit_time is None
+    assert s.entry_time == 0.0 and s.entry_event_id == "e1" and s.gate_id == "entry"
+    assert b.session_of_track(1) == "s-e1"
+    assert not reviews(changes)
+    assert b.due_sessions() == []
+    # leaves through the exit zone
+    b.on_tracks(20.0, [(1, *EXIT_XY, "exited")])
+    due = b.due_sessions()
+    assert [d.session_id for d in due] == ["s-e1"]
+    assert due[0].state == SessionState.CLOSING and due[0].exit_time == 20.0
+    closed = b.mark_closed("s-e1")
+    assert closed is not None and closed.state == SessionState.CLOSED
+    assert b.sessions() == []
+
+
+def test_family_one_scan_binds_all_members(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    people = [Person(1, born=0.5, leave=20.0), Person(2, born=1.5, leave=30.0)]
+    play(b, people, 25.0, [(0.0, 0.0, "e1", "tok-parent", 1)])
+    assert list(by_id(b)) == ["s-e1"]
+    assert by_id(b)["s-e1"].track_ids == (1, 2)
+    assert b.due_sessions() == []  # the child is still inside
+    assert by_id(b)["s-e1"].exited_track_ids == (1,)
+    play(b, people, 31.0, t0=25.5)
+    (due,) = b.due_sessions()
+    assert due.session_id == "s-e1" and due.exit_time == 30.0
+
+
+def test_friends_scanning_separately_are_separate_sessions(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    people = [Person(1, born=0.5, leave=20.0), Person(2, born=1.0, leave=40.0)]
+    play(b, people, 25.0, [(0.0, 0.0, "e1", "tok-a", 0), (0.5, 0.5, "e2", "tok-b", 0)])
+    sessions = by_id(b)
+    assert sessions["s-e1"].track_ids == (1,) and sessions["s-e1"].account_token == "tok-a"
+    assert sessions["s-e2"].track_ids == (2,) and sessions["s-e2"].account_token == "tok-b"
+    assert [d.session_id for d in b.due_sessions()] == ["s-e1"]
+    b.mark_closed("s-e1")
+    play(b, people, 41.0, t0=25.5)
+    assert [(d.session_id, d.exit_time) for d in b.due_sessions()] == [("s-e2", 40.0)]
+
+
+def test_unscanned_shopper_becomes_anonymous_with_review(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg, scan_grace=3.0)
+    changes = play(b, [Person(7, born=30.0)], 32.0)
+    assert b.sessions() == []  # still waiting for a late scan
+    changes += play(b, [Person(7, born=30.0)], 34.0, t0=32.5)
+    s = by_id(b)["s-anon-7"]
+    assert s.anonymous and s.account_token == "" and s.track_ids == (7,)
+    assert s.entry_time == 30.0
+    (review,) = reviews(changes)
+    assert review.kind == ReviewKind.ANONYMOUS_SESSION and review.session_id == "s-anon-7"
+    assert review.review_id == "rv-anon-7"
+    assert b.stats.anonymous_sessions == 1
+
+
+def test_two_groups_back_to_back_fifo(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    # group A: a family of two scanned at 0.0; group B: one shopper scanned at 2.0 whose track
+    # is seen (1.5) before the scan arrives
+    people = [Person(1, born=0.5), Person(2, born=1.0), Person(3, born=1.5), Person(4, born=2.5)]
+    scans = [(0.0, 0.0, "eA", "tok-a", 1), (2.0, 2.0, "eB", "tok-b", 1)]
+    play(b, people, 8.0, scans)
+    sessions = by_id(b)
+    assert sessions["s-eA"].track_ids == (1, 2)
+    assert sessions["s-eB"].track_ids == (3, 4)
+    assert sessions["s-eB"].entry_time == 1.5  # seen before the scan
+    assert b.stats.anonymous_sessions == 0
+
+
+def test_scan_arriving_after_the_birth(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    # the track is born at 1.0 and confirmed at 1.5; the scan (stamp 1.8) arrives at 2.5
+    changes = play(b, [Person(5, born=1.0)], 6.0, [(2.5, 1.8, "e9", "tok-late", 0)])
+    s = by_id(b)["s-e9"]
+    assert s.track_ids == (5,) and s.entry_time == 1.0
+    assert not reviews(changes) and b.stats.anonymous_sessions == 0
+    # a scan stamped long after the birth (more than pre_window) does not claim it
+    b2 = SessionBinder(cfg)
+    changes = play(b2, [Person(5, born=1.0)], 6.0, [(2.5, 2.8, "e9", "tok-late", 0)])
+    assert "s-anon-5" in by_id(b2)
+    assert {r.review_id for r in reviews(changes)} == {"rv-anon-5"}
+
+
+def test_track_born_outside_the_entry_zone_is_ignored(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    play(b, [Person(1, born=0.5), Person(99, born=3.0, start=(1.5, 4.0))], 10.0,
+         [(0.0, 0.0, "e1", "tok", 1)])  # a family of two, but the second "track" is a swap
+    assert by_id(b)["s-e1"].track_ids == (1,)
+    assert b.stats.ignored_tracks == 1
+    assert b.session_of_track(99) is None
+
+
+def test_tentative_track_does_not_take_a_slot(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    ghost = [(8, 1.0, 0.4, "tentative")]
+    b.on_entry(0.0, "e1", "tok", 0, "entry")
+    b.on_tracks(0.2, ghost)  # a false detection, never confirmed
+    play(b, [Person(1, born=0.5)], 3.0)
+    assert by_id(b)["s-e1"].track_ids == (1,)
+
+
+def test_lost_track_closes_the_session_with_review(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg, lost_timeout=10.0)
+    people = [Person(1, born=0.5, vanish=12.0)]
+    changes = play(b, people, 21.5, [(0.0, 0.0, "e1", "tok", 0)])  # last seen 11.5
+    assert b.due_sessions() == []
+    changes += play(b, people, 22.0, t0=22.0)
+    (due,) = b.due_sessions()
+    assert due.session_id == "s-e1" and due.lost_track_ids == (1,)
+    assert due.exit_time == 11.5  # last sighting
+    assert "rv-lost-s-e1" in {r.review_id for r in reviews(changes)}
+
+
+def test_lost_track_seen_again_reopens(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg, lost_timeout=5.0)
+    b.on_entry(0.0, "e1", "tok", 0, "entry")
+    b.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    b.advance(10.0)
+    assert [d.session_id for d in b.due_sessions()] == ["s-e1"]
+    b.on_tracks(10.5, [(1, 2.0, 3.0, "coasting")])
+    assert b.due_sessions() == []
+    assert by_id(b)["s-e1"].state == SessionState.OPEN
+
+
+def test_no_show_and_short_family_go_to_review(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg, window=10.0)
+    b.on_entry(0.0, "e1", "tok-a", 0, "entry")
+    b.on_entry(1.0, "e2", "tok-b", 2, "entry")
+    b.on_tracks(1.5, [(1, 1.1, 0.5, "confirmed")])  # FIFO: the first scan's person
+    b.on_tracks(2.0, [(1, 1.5, 2.0, "confirmed"), (2, 1.1, 0.5, "confirmed")])
+    changes = b.advance(12.0)
+    ids = {r.review_id for r in changes.reviews}
+    assert ids == {"rv-short-e2"}
+    assert set(changes.finished_scans) == {"e2"}
+    assert by_id(b)["s-e2"].track_ids == (2,)
+    b3 = SessionBinder(cfg, window=10.0)
+    b3.on_entry(0.0, "e3", "tok", 0, "entry")
+    changes = b3.advance(11.0)
+    assert [r.review_id for r in changes.reviews] == ["rv-noshow-e3"]
+    assert b3.stats.no_show_scans == 1 and b3.sessions() == []
+
+
+def test_family_waits_for_its_scan_window_before_closing(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg, window=10.0)
+    b.on_entry(0.0, "e1", "tok", 1, "entry")  # announced two people
+    b.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    b.on_tracks(4.0, [(1, *EXIT_XY, "exited")])  # a very short visit
+    assert b.due_sessions() == []  # the companion may still come in
+    b.advance(10.5)
+    assert [d.session_id for d in b.due_sessions()] == ["s-e1"]
+
+
+def test_duplicate_scan_and_restore(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    b.on_entry(0.0, "e1", "tok", 1, "entry")
+    assert not b.on_entry(0.0, "e1", "tok", 1, "entry")
+    assert b.stats.duplicate_scans == 1
+    b.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    b.on_tracks(5.0, [(1, *EXIT_XY, "exited")])
+    # restart: a new binder from the session snapshot and the unfinished scan
+    b2 = SessionBinder(cfg)
+    b2.restore(b.sessions(), b.pending_scans())
+    b2.on_tracks(6.0, [(2, 1.1, 0.5, "confirmed")])  # the companion
+    assert by_id(b2)["s-e1"].track_ids == (1, 2)
+    assert by_id(b2)["s-e1"].exited_track_ids == (1,)
+    b2.on_tracks(30.0, [(2, *EXIT_XY, "exited")])
+    (due,) = b2.due_sessions()
+    assert due.exit_time == 30.0
+
+
+def test_numeric_track_states_and_bad_input(cfg: StoreConfig) -> None:
+    b = SessionBinder(cfg)
+    b.on_entry(0.0, "e1", "tok", 0, "entry")
+    b.on_tracks(0.5, [(1, 1.1, 0.5, 1)])
+    assert b.session_of_track(1) == "s-e1"
+    with pytest.raises(ValueError, match="track state"):
+        b.on_tracks(1.0, [(1, 1.1, 0.5, "dancing")])
