@@ -172,20 +172,23 @@ def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
         NodeSpec(
             'reach_detector', 'reach_detector', 'reach',
             'Detects wrists entering shelf lanes, confirmed by beam breaks.',
-            publishes=(REACHES, REACH_MARKERS), subscribes=(TRACKS, BEAM_BREAKS), issue=6),
+            publishes=(REACHES, REACH_MARKERS), subscribes=(TRACKS, BEAM_BREAKS),
+            implemented=True, issue=6),
         NodeSpec(
             'cart_arbiter', 'cart_arbiter', 'arbiter',
             'Joins weight events with reaches into per-session carts by global assignment; '
             'unsure decisions go to review.',
             publishes=(CARTS, CART_UPDATES, CART_MARKERS, REVIEW),
-            subscribes=(SESSIONS, TRACKS, REACHES, WEIGHT_EVENTS), issue=6),
+            subscribes=(SESSIONS, TRACKS, REACHES, WEIGHT_EVENTS), implemented=True,
+            issue=6),
         NodeSpec(
             'billing', 'billing', 'billing',
             'Binds entry scans to the tracks born in the entry zone (sessions, families), and '
             'issues one receipt per session when its last track leaves through the exit zone; '
             'persists sessions, carts, reviews and receipts in SQLite.',
             publishes=(SESSIONS, RECEIPTS, REVIEW),
-            subscribes=(ENTRY, TRACKS, CARTS, CART_UPDATES, REVIEW), issue=7),
+            subscribes=(ENTRY, TRACKS, CARTS, CART_UPDATES, REVIEW), implemented=True,
+            issue=7),
     )
 
 
