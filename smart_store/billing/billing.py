@@ -152,7 +152,7 @@ class BillingLogic:
                     detail=f"shelf events still pending {self.settle_timeout:g} s after the "
                            "exit: billed without them"))
             receipt = self.build(session)
-            if self.store.issue_receipt(receipt):
+            if self.store.issue_receipt(receipt, issued_stamp=now):
                 issued.append(receipt)
             self._close(session.session_id)
         return issued

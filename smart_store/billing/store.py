@@ -31,7 +31,8 @@ Tables (schema version 1; ``schema_version`` records applied migrations):
 * ``review_items``  review_id PK, kind, session_id, shelf/lane/sku, event_ids (JSON), confidence,
   detail, stamp, status (open | resolved)
 * ``receipts``      receipt_id PK, session_id UNIQUE -> sessions, token, subtotal, tax, total,
-  currency, entry/exit time, track_ids, needs_review, review_ids, notes, issued_at
+  currency, entry/exit time, track_ids, needs_review, review_ids, notes, issued_at (wall
+  clock) and issued_stamp (the node clock, i.e. sim time under replay: receipt latency)
 * ``receipt_lines`` (receipt_id -> receipts, line_no) PK, sku, name, quantity, unit_price,
   line_total (CHECK = quantity * unit_price), event_ids, confidence
 
@@ -160,7 +161,8 @@ CREATE TABLE receipts (
     needs_review  INTEGER NOT NULL DEFAULT 0,
     review_ids    TEXT NOT NULL DEFAULT '[]',
     notes         TEXT NOT NULL DEFAULT '[]',
-    issued_at     TEXT NOT NULL
+    issued_at     TEXT NOT NULL,
+    issued_stamp  REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX idx_receipts_exit_time ON receipts (exit_time);
 CREATE TABLE receipt_lines (
@@ -447,8 +449,11 @@ class BillingStore:
         return [_review_from_row(r) for r in rows]
 
     # ---------------------------------------------------------------------------- receipts
-    def issue_receipt(self, receipt: Receipt) -> bool:
+    def issue_receipt(self, receipt: Receipt, issued_stamp: float = 0.0) -> bool:
         """Store a final receipt and close its session, atomically, at most once per session.
+
+        ``issued_stamp``: the node-clock time of issue (s), from which receipt latency after
+        the exit is measured.
 
         Returns False (and changes nothing) if the session or receipt id already has one.
         """
@@ -467,12 +472,13 @@ class BillingStore:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO receipts (receipt_id, session_id, account_token, subtotal, "
                 "tax, total, currency, entry_time, exit_time, track_ids, needs_review, "
-                "review_ids, notes, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "review_ids, notes, issued_at, issued_stamp) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (receipt.receipt_id, receipt.session_id, receipt.account_token,
                  receipt.subtotal, receipt.tax, receipt.total, receipt.currency,
                  receipt.entry_time, receipt.exit_time, json.dumps(list(receipt.track_ids)),
                  int(receipt.needs_review), json.dumps(list(receipt.review_ids)),
-                 json.dumps(list(receipt.notes)), _now_iso()))
+                 json.dumps(list(receipt.notes)), _now_iso(), float(issued_stamp)))
             if cur.rowcount == 0:  # pragma: no cover - excluded by the check above
                 return False
             conn.executemany(

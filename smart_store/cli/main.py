@@ -11,7 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from smart_store.cli import (
+    demo,
     doctor,
+    evaluate,
     graph,
     loadcell,
     receipts,
@@ -35,6 +37,8 @@ COMMANDS = {
     'render': render,
     'loadcell': loadcell,
     'receipts': receipts,
+    'eval': evaluate,
+    'demo': demo,
 }
 
 

@@ -32,6 +32,9 @@ def add_parser(sub: Any, name: str) -> None:
                    help='publish on ROS topics with /clock instead of recording')
     p.add_argument('--rate', type=float, default=1.0, help='live: sim seconds per wall second')
     p.add_argument('--list', action='store_true', help='list the library scenarios and exit')
+    p.add_argument('--resolution', default=None, metavar='WxH',
+                   help='render size for every camera, e.g. 320x240 (default: the camera\'s)')
+    p.add_argument('--fps', type=float, default=None, help='camera frame rate override')
     gen = p.add_argument_group('generated scenarios (--generate)')
     gen.add_argument('--generate', action='store_true', help='generate a scenario from a seed')
     gen.add_argument('--seed', type=int, default=0)
@@ -69,6 +72,26 @@ def load(args: argparse.Namespace) -> tuple[Any, Any]:
     return cfg, scenario
 
 
+def with_render_overrides(scenario: Any, resolution: str | None, fps: float | None) -> Any:
+    """The scenario with its camera render size / rate replaced (``'320x240'``)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    render = scenario.render
+    if resolution:
+        try:
+            w, h = (int(v) for v in resolution.lower().split('x'))
+        except ValueError:
+            raise ValueError(f'--resolution {resolution!r}: expected WIDTHxHEIGHT') from None
+        if not (16 <= w <= 4096 and 16 <= h <= 4096):
+            raise ValueError(f'--resolution {resolution!r}: out of range')
+        render = replace(render, width=w, height=h)
+    if fps is not None:
+        if not 0.5 <= fps <= 120:
+            raise ValueError(f'--fps {fps}: out of range (0.5..120)')
+        render = replace(render, fps=float(fps))
+    return replace(scenario, render=render)
+
+
 def run(args: argparse.Namespace) -> int:
     from smart_store.twin.errors import ScenarioError  # noqa: PLC0415
     from smart_store.twin.scenario import library_names  # noqa: PLC0415
@@ -84,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from smart_store.twin.record import RunOptions, TwinRun, record_run  # noqa: PLC0415
 
+    try:
+        scenario = with_render_overrides(scenario, args.resolution, args.fps)
+    except ValueError as err:
+        print(f'smart-store sim: {err}', file=sys.stderr)
+        return 2
     run_ = TwinRun(cfg, scenario, RunOptions(images=not args.no_images, end=args.duration))
     if args.live:
         return _live(run_, args.rate)

@@ -100,6 +100,10 @@ RECEIPTS = Topic('/receipts', ss('Receipt'), 'state', 'final receipts, exactly o
 
 EXTERNAL_TOPICS: tuple[Topic, ...] = (ENTRY, CLOCK_TOPIC)
 
+# Executables that are not part of the product graph: the ground-truth tracks ablation of the
+# benchmark, which takes the tracker's place (name and topics) when asked for.
+ABLATION_EXECUTABLES = {'truth_tracker': 'tracker'}
+
 
 def camera_topics(image_topic: str) -> tuple[Topic, Topic]:
     """The image and camera-info topics of one camera (info is the image topic's sibling)."""

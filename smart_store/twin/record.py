@@ -227,8 +227,9 @@ class TwinRun:
         for t, payer, token, companions in self.world.entries:
             if t0 <= t < t1 and token is not None:
                 ns = stamp_ns(t)
+                count = companions if isinstance(companions, int) else len(companions)
                 msg = cls(header=_header(ns, self.cfg.frame_id), event_id=f'entry-{payer}',
-                          gate_id=self._gate, account_token=token, companions=companions)
+                          gate_id=self._gate, account_token=token, companions=count)
                 out.append((ns, ENTRY_TOPIC, rb.serialize(msg, 'smart_store/msg/EntryEvent')))
         return out
 

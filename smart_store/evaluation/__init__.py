@@ -1,0 +1,1 @@
+"""Scoring against the twin's ground truth: receipts, events, tracking."""
