@@ -77,7 +77,7 @@ def draw_map(cfg: StoreConfig, outputs: dict[str, list[Any]], path: Path,
         cv2.polylines(img, [px], False, _colour(key), 2, cv2.LINE_AA)
         cv2.putText(img, f'{tid}', tuple(int(v) for v in px[-1]), cv2.FONT_HERSHEY_SIMPLEX,
                     0.45, _colour(key), 1, cv2.LINE_AA)
-    y = 20
+    y = 44
     for sid in sorted(set(owner.values())):
         cv2.putText(img, sid, (10, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, _colour(sid), 2,
                     cv2.LINE_AA)

@@ -42,6 +42,30 @@ RANGES_TOPIC = '/shelves/ranges'
 ENTRY_TOPIC = '/entry/events'
 
 
+def coco_person(kp: np.ndarray, w: int, h: int) -> dict[str, Any] | None:
+    """A COCO keypoint annotation from (17, 3) rows (u, v, flag 0/1/2); None when no joint is
+    visible (nothing to learn from). The box spans the in-image joints plus a margin."""
+    flags = kp[:, 2]
+    if not np.any(flags == 2):
+        return None
+    inside = kp[flags > 0, :2]
+    x0, y0 = np.clip(inside.min(axis=0) - 0.025 * max(w, h), 0, None)
+    x1, y1 = inside.max(axis=0) + 0.025 * max(w, h)
+    x1, y1 = min(x1, w - 1.0), min(y1, h - 1.0)
+    flat = [round(float(v), 2) if i % 3 != 2 else int(v)
+            for i, v in enumerate(np.where(flags[:, None] > 0, kp, 0.0).reshape(-1))]
+    return {'category_id': 1, 'keypoints': flat, 'num_keypoints': int(np.sum(flags > 0)),
+            'bbox': [round(float(x0), 2), round(float(y0), 2), round(float(x1 - x0), 2),
+                     round(float(y1 - y0), 2)],
+            'area': round(float((x1 - x0) * (y1 - y0)), 2), 'iscrowd': 0}
+
+
+def coco_categories() -> list[dict[str, Any]]:
+    return [{'id': 1, 'name': 'person', 'supercategory': 'person',
+             'keypoints': list(COCO_KEYPOINTS),
+             'skeleton': [[a + 1, b + 1] for a, b in COCO_SKELETON]}]
+
+
 def stamp_ns(t: float) -> int:
     """Sim time (s from the start of the run) -> ROS time in ns."""
     return SIM_EPOCH_NS + round(t * 1e9)
@@ -162,22 +186,11 @@ class TwinRun:
                                  'width': w, 'height': h, 'camera': cam_id, 'stamp_ns': ns})
         by_person = {p.person: p for p in people}
         for person, kp in renderer.keypoints_2d(people).items():
-            flags = kp[:, 2]
-            if not np.any(flags == 2):
-                continue  # nobody to learn from: not a single joint visible
-            inside = kp[flags > 0, :2]
-            x0, y0 = np.clip(inside.min(axis=0) - 12.0, 0, None)
-            x1, y1 = inside.max(axis=0) + 12.0
-            x1, y1 = min(x1, w - 1.0), min(y1, h - 1.0)
-            flat = [round(float(v), 2) if i % 3 != 2 else int(v)
-                    for i, v in enumerate(np.where(flags[:, None] > 0, kp, 0.0).reshape(-1))]
-            self.coco_annotations.append({
-                'id': len(self.coco_annotations) + 1, 'image_id': image_id, 'category_id': 1,
-                'keypoints': flat, 'num_keypoints': int(np.sum(flags > 0)),
-                'bbox': [round(float(x0), 2), round(float(y0), 2), round(float(x1 - x0), 2),
-                         round(float(y1 - y0), 2)],
-                'area': round(float((x1 - x0) * (y1 - y0)), 2), 'iscrowd': 0,
-                'track_id': person, 'shopper': by_person[person].shopper})
+            ann = coco_person(kp, w, h)
+            if ann is not None:
+                ann.update(id=len(self.coco_annotations) + 1, image_id=image_id,
+                           track_id=person, shopper=by_person[person].shopper)
+                self.coco_annotations.append(ann)
 
     # ---------------------------------------------------------------- shelves
     def _shelf_messages(self, t0: float, t1: float) -> list[tuple[int, str, bytes]]:
@@ -303,9 +316,7 @@ class TwinRun:
                 'info': {'description': f'smart_store twin: {self.scenario.name}',
                          'seed': self.scenario.seed},
                 'images': self.coco_images, 'annotations': self.coco_annotations,
-                'categories': [{'id': 1, 'name': 'person', 'supercategory': 'person',
-                                'keypoints': list(COCO_KEYPOINTS),
-                                'skeleton': [[a + 1, b + 1] for a, b in COCO_SKELETON]}],
+                'categories': coco_categories(),
             }
             (folder / 'coco_keypoints.json').write_text(json.dumps(coco), encoding='utf-8')
 

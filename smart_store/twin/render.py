@@ -1046,8 +1046,9 @@ class CameraRenderer:
 
     def _vignette_at(self, uv: FloatArray) -> FloatArray:
         """Per-channel lens gain (vignetting x white balance) at pixels ``(N, 2)``."""
-        iu = np.clip(np.nan_to_num(uv[:, 0]), 0, self.width - 1).astype(np.int64)
-        iv = np.clip(np.nan_to_num(uv[:, 1]), 0, self.height - 1).astype(np.int64)
+        # callers pass finite pixels only
+        iu = np.minimum(np.maximum(uv[:, 0], 0.0), self.width - 1).astype(np.int64)
+        iv = np.minimum(np.maximum(uv[:, 1], 0.0), self.height - 1).astype(np.int64)
         return self._static.vignette[iv, iu]
 
     def _draw_torso(self, row: tuple, frame: U8Image | None, layer: NDArray[np.float32]) -> None:
