@@ -26,7 +26,8 @@ setup(
     license='Apache-2.0',
     python_requires='==3.11.*',
     packages=find_packages(include=['smart_store', 'smart_store.*']),
-    package_data={'smart_store': ['graph/executables.txt', '**/*.pt', '**/*.onnx']},
+    package_data={'smart_store': ['graph/executables.txt', 'twin/scenarios/*.yaml',
+                                  'twin/scenarios/*.md', 'tracking/pose/weights/*.pt']},
     install_requires=requirements(),
     entry_points={'console_scripts': ['smart-store = smart_store.cli.main:main']},
 )

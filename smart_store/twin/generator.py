@@ -23,6 +23,7 @@ nominal timeline fitting ``duration``). The knobs are shares in [0, 1]:
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,7 +51,6 @@ from smart_store.twin.world import World, can_reach
 __all__ = ["generate_scenario", "scenario_to_yaml", "similar_weight_pairs", "to_yaml"]
 
 _END_SLACK = 2.0        # s: everybody out this long before the end
-_CONGESTION = 0.12      # share of the run kept free for queues and waiting
 
 
 def similar_weight_pairs(cfg: StoreConfig) -> list[tuple[str, str]]:
@@ -59,7 +59,7 @@ def similar_weight_pairs(cfg: StoreConfig) -> list[tuple[str, str]]:
     for shelf in cfg.shelves:
         for level in shelf.levels:
             lanes = sorted(level.lanes, key=lambda ln: float(ln.box_local[0][0]))
-            for a, b in zip(lanes, lanes[1:], strict=False):
+            for a, b in itertools.pairwise(lanes):
                 pa, pb = cfg.product_in_lane(a.id), cfg.product_in_lane(b.id)
                 if pa is None or pb is None or pa.sku == pb.sku:
                     continue
@@ -107,6 +107,8 @@ def generate_scenario(cfg: StoreConfig, seed: int, *, shoppers: int = 8, duratio
         _check_share(key, val)
     rng = np.random.default_rng(seed)
     gen = _Gen(cfg, rng, int(seed), duration)
+    # share of the run kept free for queues and waiting: more people, more queueing
+    gen.congestion = min(0.45, 0.06 + 0.012 * shoppers + 0.12 * crowding)
     people = gen.people(shoppers, crowding, family_share, unscanned_share)
     gen.shop(people, crowding, putback_share, misplaced_share, similar_weights)
     gen.pair_simultaneous(people, simultaneous)
@@ -115,21 +117,9 @@ def generate_scenario(cfg: StoreConfig, seed: int, *, shoppers: int = 8, duratio
                    f"{crowding:g}, simultaneous {simultaneous:g}, put-backs {putback_share:g} "
                    f"(misplaced {misplaced_share:g}), similar weights {similar_weights:g}, "
                    f"families {family_share:g}, unscanned {unscanned_share:g}.")
-    tags = ["generated"]
-    if any(p.companions for p in people):
-        tags.append("family")
-    if any(p.token is None and not p.child for p in people):
-        tags.append("unscanned")
-    if gen.used_simultaneous:
-        tags.append("simultaneous")
-    if gen.used_misplaced:
-        tags.append("misplaced")
-    if gen.used_similar:
-        tags.append("similar_weights")
-    if len(people) >= 20:
-        tags.append("crowded")
     for _ in range(100):        # drop trailing action groups until everybody is out in time
-        data = _to_data(label, description, duration, int(seed), tags, people)
+        data = _to_data(label, description, duration, int(seed), tags=gen.tags(people),
+                        people=people)
         try:
             scenario = parse_scenario(data, f"<generated seed={seed}>", cfg)
         except ScenarioError as err:
@@ -141,9 +131,11 @@ def generate_scenario(cfg: StoreConfig, seed: int, *, shoppers: int = 8, duratio
         world = World(cfg, scenario)        # congestion is only known by playing it
         late = [e.shopper for e in world.truth
                 if e.kind == "exit" and e.t_end > duration - _END_SLACK]
-        if not late and not world.skipped:
+        late += [who for who, _, _ in world.skipped if who not in late]
+        if not late:
             return scenario
-        if not gen.relax(people, "duration", late[0] if late else world.skipped[0][0]):
+        relaxed = [gen.relax(people, "duration", who) for who in late]
+        if not any(relaxed):
             return scenario
     raise RuntimeError("generator could not fit the scenario")  # pragma: no cover
 
@@ -158,8 +150,8 @@ class _Gen:
         self.lanes = [ln for ln in cfg.lanes() if ln.id in cfg.planogram]
         self.stock = {ln.id: cfg.planogram[ln.id].facings for ln in self.lanes}
         self.pairs = similar_weight_pairs(cfg)
-        self.used_simultaneous = self.used_misplaced = self.used_similar = False
         self._reach_ok: dict[tuple[float, str, str], bool] = {}
+        self.congestion = 0.1
         self.fragile: set[str] = set()            # lanes whose picked SKU a later action needs
         self.misplace_targets: set[str] = set()   # lanes that receive a misplaced item
 
@@ -167,8 +159,8 @@ class _Gen:
     def people(self, n: int, crowding: float, family_share: float,
                unscanned_share: float) -> list[_Person]:
         rng = self.rng
-        n_fam = min(int(round(n * family_share / 2.0)), n // 2)
-        n_unscanned = min(int(round(n * unscanned_share)), n - 2 * n_fam)
+        n_fam = min(round(n * family_share / 2.0), n // 2)
+        n_unscanned = min(round(n * unscanned_share), n - 2 * n_fam)
         units = n - n_fam                     # families enter as one unit
         window = max(2.0, self.duration * (0.5 - 0.35 * crowding))
         enters = np.sort(rng.uniform(0.5, 0.5 + window, units))
@@ -208,7 +200,6 @@ class _Gen:
         if self.pairs and rng.random() < similar:
             a, b = self.pairs[int(rng.integers(len(self.pairs)))]
             if self.stock[a] > 2 and self.stock[b] > 2:
-                self.used_similar = True
                 first, second = (a, b) if rng.random() < 0.5 else (b, a)
                 return by_id[first], second
         pool = [ln for ln in self.lanes if self.stock[ln.id] > 2]
@@ -267,7 +258,6 @@ class _Gen:
                         if others:
                             target = others[int(rng.integers(len(others)))]
                             self.misplace_targets.add(target.id)
-                            self.used_misplaced = True
                     if rng.random() < 0.6:
                         group.append({"browse": round(float(rng.uniform(1.0, 2.5)), 1)})
                     if target.id != lane.id:
@@ -294,7 +284,7 @@ class _Gen:
         """Give pairs of adult shoppers a reach into adjacent lanes of one board at one instant."""
         rng = self.rng
         adults = [p for p in people if not p.child]
-        n_pairs = int(round(len(adults) * share / 2.0))
+        n_pairs = round(len(adults) * share / 2.0)
         if n_pairs == 0:
             return
         boards = [lv for s in self.cfg.shelves for lv in s.levels if len(lv.lanes) >= 2]
@@ -322,7 +312,6 @@ class _Gen:
                     person.groups.pop()
                     self.stock[lane.id] += 1
                 continue
-            self.used_simultaneous = True
 
     def relax(self, people: list[_Person], key: str, who: str | None = None) -> bool:
         """Make the scenario easier after a timing problem: drop the last action group of
@@ -345,10 +334,36 @@ class _Gen:
                 return True
         return False
 
+    def tags(self, people: list[_Person]) -> list[str]:
+        """The hard cases the (current) people really exercise."""
+        acts = [(p, a) for p in people for g in p.groups for a in g]
+        similar = {lane for pair in self.pairs for lane in pair}
+        tags = ["generated"]
+        if len(people) >= 20:
+            tags.append("crowded")
+        if any(p.companions for p in people):
+            tags.append("family")
+        if any(p.token is None and not p.child for p in people):
+            tags.append("unscanned")
+        if any("pick" in a and "at" in a["pick"] for _, a in acts):
+            tags.append("simultaneous")
+        if any("put_back" in a for _, a in acts):
+            tags.append("put_back")
+        if any("put_back" in a and self.cfg.planogram[a["put_back"]["lane"]].sku
+               != a["put_back"]["sku"] for _, a in acts):
+            tags.append("misplaced")
+        if any("pick" in a and a["pick"]["lane"] in similar for _, a in acts):
+            tags.append("similar_weights")
+        if any("hand_to" in a for _, a in acts):
+            tags.append("handoff")
+        if any("pick" in a and a["pick"]["qty"] > 1 for _, a in acts):
+            tags.append("multi_quantity")
+        return tags
+
     def fits(self, person: _Person) -> bool:
         """Does this person's nominal timeline leave room for congestion?"""
         plan = nominal_plans(self.cfg, (_spec(person),))[person.id]
-        return plan.out <= self.duration * (1.0 - _CONGESTION) - _END_SLACK
+        return plan.out <= self.duration * (1.0 - self.congestion) - _END_SLACK
 
 
 def _spec(person: _Person) -> Any:
@@ -380,7 +395,7 @@ def _body_data(body: BodySpec) -> dict[str, Any]:
             "pants": list(body.pants), "skin": list(body.skin), "hair": list(body.hair)}
 
 
-def _to_data(name: str, description: str, duration: float, seed: int, tags: list[str],
+def _to_data(name: str, description: str, duration: float, seed: int, *, tags: list[str],
              people: list[_Person]) -> dict[str, Any]:
     shoppers = []
     for p in people:

@@ -22,9 +22,11 @@ Navigation (20 Hz, ``DT``)
     left, ...) at full and half speed, and takes the best candidate that stays in free space and
     never brings it closer than ``SEPARATION`` (centre to centre) to anyone it is not already
     moving away from. Crowding therefore shows up as yielding, side-stepping, waiting and queues
-    at the exit, and two people can pass at ~0.5 m. Someone stuck for a while replans around the
-    people in the way. A shopper whose target spot is taken waits nearby and, for a reach,
-    reaches from where it stands when that lane is within arm's reach.
+    at the gate, at busy lanes and at the exit, and two people can pass at ~0.5 m. Global paths
+    go around people who stand still; someone stuck for a while replans around everybody near,
+    and after 6 s hemmed in gives up that leg (the next action plans afresh). A shopper whose
+    target spot is taken waits nearby (up to ``SPOT_PATIENCE``) and, for a reach, reaches from
+    where it stands when that lane is within arm's reach.
 
 Standing spots and reaches
     The spot for a lane is ``stance`` (0.36-0.44 m adults, ~0.3 m children) in front of the lane's
@@ -32,9 +34,11 @@ Standing spots and reaches
     8 cm in front of the face, a grasp point inside the lane box (12-20 cm behind the front face,
     4-8 cm above the board, towards the reacher's side of the lane), and back. A normal pick takes
     about 1.2-2 s; a ``slow`` (hesitant) pick 3-5 s, pausing with the hand just inside the lane
-    before going on. A posture solver picks the least effortful combination of hip-hinge lean,
-    squat (low boards), torso twist and tiptoes (children at the top board) that puts the grasp
-    point inside arm's reach while keeping head, knees and the other arm out of the shelf; the
+    before going on. A posture solver (a small grid search, vectorised) picks the least effortful
+    combination of hip-hinge lean, squat (low boards; the free hand then rests on its knee), a
+    half step in with the reaching side's foot, torso twist and tiptoes (children at the top
+    board) that puts the grasp point within 93 % of the arm's length while hips, knees, feet and
+    the free arm stay out of the shelf (the head may lean in over a board by up to 10 cm); the
     elbow comes from two-link inverse kinematics with the body's own arm lengths (bent down and
     out). People at neighbouring lanes reach at the same time, and a shopper may reach into a lane
     on the far side of a neighbour (arms crossing) without moving.
@@ -89,7 +93,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import math
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +104,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.ndimage import distance_transform_edt
 
-from smart_store.config.model import Lane, Shelf, StoreConfig
+from smart_store.config.model import Lane, Shelf, StoreConfig, Zone
 from smart_store.geometry.polygon import point_in_polygon
 from smart_store.twin.model import (
     Action,
@@ -258,7 +264,8 @@ class _Pose:
         return cls(
             pos=z2.copy(), heading=z1.copy(), foot_a=z2.copy(), foot_h=z2.copy(),
             crouch=z1.copy(), rise=z1.copy(), bob=z1.copy(), sway=z1.copy(), lean=z1.copy(),
-            lean_dir=ld, step_in=z2.copy(), twist=z1.copy(), head_yaw=z1.copy(), arm_alpha=z2.copy(),
+            lean_dir=ld, step_in=z2.copy(), twist=z1.copy(), head_yaw=z1.copy(),
+            arm_alpha=z2.copy(),
             arm_flex=np.full((k, 2), 0.15), arm_w=z2.copy(), arm_target=np.zeros((k, 2, 3)),
         )
 
@@ -420,7 +427,7 @@ _STEPS = np.array([0.0, 0.15, 0.3])        # for a 1.75 m body; scaled with heig
 
 
 def _solve_posture(dims: BodyDims, pos: tuple[float, float], heading: float,
-                   target: FloatArray, side: int, shelf: Shelf | None) -> _Posture:
+                   target: FloatArray, side: int, *, shelf: Shelf | None) -> _Posture:
     """Least effortful lean/squat/twist/tiptoe that brings ``target`` within arm's reach.
 
     With a ``shelf`` the head, hips, knees, feet and the other arm must stay 3 cm in front of
@@ -551,14 +558,14 @@ class FloorMap:
         hi = cfg.floor.max(axis=0) + 0.2
         self.origin = lo
         # fine raster: where a person's centre may be
-        self.fnx = int(math.ceil((hi[0] - lo[0]) / FINE))
-        self.fny = int(math.ceil((hi[1] - lo[1]) / FINE))
+        self.fnx = math.ceil((hi[0] - lo[0]) / FINE)
+        self.fny = math.ceil((hi[1] - lo[1]) / FINE)
         fx = lo[0] + (np.arange(self.fnx) + 0.5) * FINE
         fy = lo[1] + (np.arange(self.fny) + 0.5) * FINE
         self.fine_free = self._free_mask(fx, fy, R_FREE_SHELF, R_FREE_WALL, gates=True)
         # planning grid
-        self.nx = int(math.ceil((hi[0] - lo[0]) / GRID))
-        self.ny = int(math.ceil((hi[1] - lo[1]) / GRID))
+        self.nx = math.ceil((hi[0] - lo[0]) / GRID)
+        self.ny = math.ceil((hi[1] - lo[1]) / GRID)
         gx = lo[0] + (np.arange(self.nx) + 0.5) * GRID
         gy = lo[1] + (np.arange(self.ny) + 0.5) * GRID
         free = self._free_mask(gx, gy, R_PLAN_SHELF, R_PLAN_WALL, gates=False)
@@ -576,7 +583,8 @@ class FloorMap:
         self.cost = 1.0 + 1.2 * np.clip(0.95 - clearance, 0.0, None)
         self._free_list = free.ravel().tolist()
         self._cost_list = self.cost.ravel().tolist()
-        self._cache: dict[tuple[int, int, int, int], list[tuple[float, float]]] = {}
+        self._cache: dict[tuple[int, ...], list[tuple[float, float]]] = {}
+        self._exit_zone: Zone | None = None
 
     # ---- free space
     def _free_mask(self, xs: FloatArray, ys: FloatArray, r_shelf: float, r_wall: float, *,
@@ -604,6 +612,12 @@ class FloorMap:
                 dep = (pts - gate.c) @ gate.n
                 free |= (np.abs(along) <= gate.half_width) & (dep >= -0.8) & (dep <= 0.6)
         return free.reshape(len(ys), len(xs))
+
+    def in_exit_zone(self, x: float, y: float) -> bool:
+        """Is (x, y) inside the exit zone polygon?"""
+        if self._exit_zone is None:
+            self._exit_zone = self.cfg.zone(self.exit.zone_id)
+        return bool(self._exit_zone.contains([x, y])[0])
 
     def free(self, x: float, y: float) -> bool:
         """May a person's centre be at (x, y)?"""
@@ -642,16 +656,17 @@ class FloorMap:
         return i, j
 
     def plan(self, start: tuple[float, float], goal: tuple[float, float],
-             avoid: list[tuple[float, float]] | None = None) -> list[tuple[float, float]]:
+             avoid: list[tuple[float, float]] | None = None,
+             radius: float = SEPARATION) -> list[tuple[float, float]]:
         """Waypoints from ``start`` to ``goal`` (both included), shortcut where the line is free.
 
-        ``avoid``: extra round obstacles (other people, radius ``SEPARATION + 0.1``)."""
+        ``avoid``: extra round obstacles of ``radius`` (people standing in the way)."""
         si, sj = self._cell(*start)
         gi, gj = self._cell(*goal)
         blocked: set[int] = set()
         if avoid:
-            r = SEPARATION + 0.1
-            rc = int(math.ceil(r / GRID))
+            r = radius
+            rc = math.ceil(r / GRID)
             for ox, oy in avoid:
                 oi, oj = self._cell(ox, oy)
                 for dj in range(-rc, rc + 1):
@@ -662,15 +677,15 @@ class FloorMap:
                             if 0 <= ii < self.nx and 0 <= jj < self.ny:
                                 blocked.add(jj * self.nx + ii)
             blocked.discard(sj * self.nx + si)
-        key = (si, sj, gi, gj)
-        if not avoid and key in self._cache:
-            cells = self._cache[key]
-        else:
+        key = (si, sj, gi, gj, *sorted(blocked))
+        cells = self._cache.get(key)
+        if cells is None:
             s = self._nearest_free(si, sj, blocked)
             g = self._nearest_free(gi, gj, blocked)
             cells = self._pull(self._astar(s, g, blocked))
-            if not avoid:
-                self._cache[key] = cells
+            if len(self._cache) > 20000:
+                self._cache.clear()
+            self._cache[key] = cells
         return self._join(start, cells, goal)
 
     def _astar(self, s: tuple[int, int], g: tuple[int, int],
@@ -771,22 +786,33 @@ class FloorMap:
 
     def path_length(self, start: tuple[float, float], goal: tuple[float, float]) -> float:
         pts = self.plan(start, goal)
-        return float(sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:],
-                                                                               strict=False)))
+        return float(sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in itertools.pairwise(pts)))
 
 
-_MAPS: dict[int, tuple[StoreConfig, FloorMap]] = {}
+_MAPS: dict[object, tuple[StoreConfig, FloorMap]] = {}
+
+
+def _file_key(cfg: StoreConfig) -> tuple[str, int, int] | None:
+    try:
+        st = os.stat(cfg.path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return (os.path.abspath(cfg.path), st.st_mtime_ns, st.st_size)
 
 
 def floor_map(cfg: StoreConfig) -> FloorMap:
-    """The (cached) ``FloorMap`` of ``cfg``."""
+    """The (cached) ``FloorMap`` of ``cfg``: per config object, or per unchanged config file."""
     hit = _MAPS.get(id(cfg))
     if hit is not None and hit[0] is cfg:
         return hit[1]
-    fm = FloorMap(cfg)
-    if len(_MAPS) > 8:
+    fkey = _file_key(cfg)
+    by_file = _MAPS.get(fkey) if fkey is not None else None
+    fm = by_file[1] if by_file is not None else FloorMap(cfg)
+    if len(_MAPS) > 16:
         _MAPS.clear()
     _MAPS[id(cfg)] = (cfg, fm)
+    if fkey is not None:
+        _MAPS[fkey] = (cfg, fm)
     return fm
 
 
@@ -800,8 +826,8 @@ def lane_spot(cfg: StoreConfig, lane: Lane, stance: float) -> tuple[tuple[float,
     return (float(p[0]), float(p[1])), math.atan2(-nrm[1], -nrm[0])
 
 
-def _grasp_point(cfg: StoreConfig, lane: Lane, from_xy: tuple[float, float], depth: float,
-                 lift: float, jitter: float, shoulder: float = 0.0) -> FloatArray:
+def _grasp_point(cfg: StoreConfig, lane: Lane, from_xy: tuple[float, float], *, depth: float,
+                 lift: float, jitter: float = 0.0, shoulder: float = 0.0) -> FloatArray:
     """Wrist target inside ``lane``: between the lane centre and the reaching shoulder (local x
     of the body plus ``shoulder``), ``depth`` behind the front face, ``lift`` above the board."""
     shelf = cfg.shelf(lane.shelf_id)
@@ -828,9 +854,10 @@ def can_reach(cfg: StoreConfig, body: BodySpec, lane: Lane, stance: float | None
     st = _nominal_stance(dims) if stance is None else stance
     (x, y), heading = lane_spot(cfg, lane, st)
     side = 0 if hand == "left" else 1
-    target = _grasp_point(cfg, lane, (x, y), _WRIST_DEPTH[0], 0.035, 0.0,
-                          _shoulder_x(dims, side))
-    return _solve_posture(dims, (x, y), heading, target, side, cfg.shelf(lane.shelf_id)).feasible
+    target = _grasp_point(cfg, lane, (x, y), depth=_WRIST_DEPTH[0], lift=0.035,
+                          shoulder=_shoulder_x(dims, side))
+    post = _solve_posture(dims, (x, y), heading, target, side, shelf=cfg.shelf(lane.shelf_id))
+    return post.feasible
 
 
 def _nominal_stance(dims: BodyDims) -> float:
@@ -908,8 +935,10 @@ class PersonTrack:
 
 
 # ------------------------------------------------------------------------------------ the agents
+# local planner candidates: (heading offset, speed factor, cos, sin); straight on first, then
+# stepping right before left (people keep right when passing)
 _CANDIDATES = tuple(
-    (ang, sf)
+    (ang, sf, math.cos(ang), math.sin(ang))
     for ang in (0.0, -0.35, 0.35, -0.7, 0.7, -1.05, 1.05, -1.45, 1.45, -1.9, 1.9)
     for sf in (1.0, 0.5)
 )
@@ -1028,8 +1057,8 @@ class _Agent:
             return
         gate = self.sim.fmap.entry
         offsets = (0.0, -0.3, 0.3) if self.payer is None else (0.4, -0.4, 0.0)
-        for off in offsets:
-            off = float(np.clip(off, -gate.half_width, gate.half_width))
+        for raw in offsets:
+            off = float(np.clip(raw, -gate.half_width, gate.half_width))
             x, y = gate.point(off, 0.05)
             if all(math.hypot(o.x - x, o.y - y) >= SEPARATION + 0.15
                    for o in self.sim.agents if o.active):
@@ -1111,17 +1140,21 @@ class _Agent:
         off = offs[self.index % 3]
         off = float(np.clip(off, -gate.half_width, gate.half_width))
         approach = gate.point(off, gate.depth + 0.5)
-        path = self.sim.fmap.plan((self.x, self.y), approach)
+        path = self.sim.fmap.plan((self.x, self.y), approach, self._standing_others())
         path += [gate.point(off, 0.4), gate.point(off, -0.35)]
         self._walk_path(path, cont=None, tol=0.05)
 
     # ---------------------------------------------------------------- walking
+    def _standing_others(self) -> list[tuple[float, float]]:
+        """Where the people who are not walking stand: global paths go around them."""
+        t = self.sim.t
+        return [(o.x, o.y) for o in self.sim.agents
+                if o is not self and o.active and (o.mode != "walk" or t < o.frozen_until)]
+
     def walk_to(self, goal: tuple[float, float], cont: Callable[[float], None] | None, *,
-                max_time: float | None = None, near_ok: bool = False, tol: float = 0.04,
-                avoid: bool = False) -> None:
-        others = ([(o.x, o.y) for o in self.sim.agents if o.active and o is not self]
-                  if avoid else None)
-        path = self.sim.fmap.plan((self.x, self.y), goal, others)
+                max_time: float | None = None, near_ok: bool = False,
+                tol: float = 0.04) -> None:
+        path = self.sim.fmap.plan((self.x, self.y), goal, self._standing_others())
         self._walk_path(path, cont, tol=tol, max_time=max_time)
         self.near_ok = near_ok
 
@@ -1170,36 +1203,38 @@ class _Agent:
         v = min(self.v_pref, self.v + _ACCEL * DT)
         if final:
             v = min(v, max(0.12, 1.6 * dist))
-        nbrs = [(o.x, o.y) for o in sim.agents
-                if o is not self and o.active and abs(o.x - self.x) < 2.0
-                and abs(o.y - self.y) < 2.0]
+        x0, y0 = self.x, self.y
+        nbrs = [(o.x, o.y, math.hypot(x0 - o.x, y0 - o.y)) for o in sim.agents
+                if o is not self and o.state == "active" and abs(o.x - x0) < 2.0
+                and abs(o.y - y0) < 2.0]
         best: tuple[float, float, float, float] | None = None
-        for ang, sf in _CANDIDATES:
-            ca, sa = math.cos(ang), math.sin(ang)
+        free = sim.fmap.free
+        for ang, sf, ca, sa in _CANDIDATES:
             dxc, dyc = ux * ca - uy * sa, ux * sa + uy * ca
             step = v * sf * DT
             if final:
                 step = min(step, dist)
-            qx, qy = self.x + dxc * step, self.y + dyc * step
-            if not sim.fmap.free(qx, qy):
+            qx, qy = x0 + dxc * step, y0 + dyc * step
+            if not free(qx, qy):
                 continue
             ok = True
             pen = 0.0
-            for ox, oy in nbrs:
+            for ox, oy, d0 in nbrs:
                 dq = math.hypot(qx - ox, qy - oy)
-                if dq < SEPARATION and dq < math.hypot(self.x - ox, self.y - oy) - 1e-9:
+                if dq < SEPARATION and dq < d0 - 1e-9:
                     ok = False
                     break
                 # discomfort only for people ahead of us
-                ahead = (ox - self.x) * ux + (oy - self.y) * uy
-                if ahead > -0.1:
-                    pen += max(0.0, COMFORT - dq)
+                if dq < COMFORT and (ox - x0) * ux + (oy - y0) * uy > -0.1:
+                    pen += COMFORT - dq
             if not ok:
                 continue
-            progress = (qx - self.x) * ux + (qy - self.y) * uy
+            progress = (qx - x0) * ux + (qy - y0) * uy
             score = progress - 0.06 * pen - 0.004 * abs(ang) - (0.001 if ang > 0 else 0.0)
             if best is None or score > best[0]:
                 best = (score, qx, qy, progress)
+            if ang == 0.0 and sf == 1.0 and pen == 0.0:
+                break               # nothing in the way: straight on
         moved = False
         if best is not None and best[3] > 1e-4:
             _, qx, qy, _ = best
@@ -1230,7 +1265,7 @@ class _Agent:
                 # hemmed in: give up on this leg, the next action plans afresh
                 self._arrive(t, near=True)
                 return
-            if self.stuck >= 2.5 and not self.exiting or self.stuck >= 4.0:
+            if (self.stuck >= 2.5 and not self.exiting) or self.stuck >= 4.0:
                 self.stuck = 0.0
                 self.last_progress_pos = (self.x, self.y)
                 self.replans += 1
@@ -1238,7 +1273,7 @@ class _Agent:
                 tail = path[-2:] if self.exiting else [goal]
                 base = [(o.x, o.y) for o in sim.agents if o.active and o is not self
                         and math.hypot(o.x - self.x, o.y - self.y) < 3.0]
-                new = sim.fmap.plan((self.x, self.y), tail[0], base)
+                new = sim.fmap.plan((self.x, self.y), tail[0], base, SEPARATION + 0.1)
                 if self.exiting and len(tail) == 2:
                     new = [*new, tail[1]]
                 self.path, self.wp = new, 1 if len(new) > 1 else 0
@@ -1258,9 +1293,9 @@ class _Agent:
         post = self._reach_cache.get(key)
         if post is None:
             heading = lane_spot(cfg, lane, self.stance)[1]
-            target = _grasp_point(cfg, lane, (self.x, self.y), 0.13, 0.045, 0.0,
-                                  _shoulder_x(self.dims, side))
-            post = _solve_posture(self.dims, (self.x, self.y), heading, target, side, shelf)
+            target = _grasp_point(cfg, lane, (self.x, self.y), depth=0.13, lift=0.045,
+                                  shoulder=_shoulder_x(self.dims, side))
+            post = _solve_posture(self.dims, (self.x, self.y), heading, target, side, shelf=shelf)
             self._reach_cache[key] = post
         return post if post.feasible else None
 
@@ -1316,13 +1351,14 @@ class _Agent:
         lift = float(r.uniform(*_WRIST_LIFT))
         lift = min(lift, 0.5 * (lane.box_local[1][2] - lane.box_local[0][2]))
         jitter = float(r.uniform(-0.04, 0.04))
-        target = _grasp_point(cfg, lane, (self.x, self.y), depth, lift, jitter,
-                              _shoulder_x(self.dims, side))
-        post = _solve_posture(self.dims, (self.x, self.y), self.heading, target, side, shelf)
+        target = _grasp_point(cfg, lane, (self.x, self.y), depth=depth, lift=lift,
+                              jitter=jitter, shoulder=_shoulder_x(self.dims, side))
+        post = _solve_posture(self.dims, (self.x, self.y), self.heading, target, side, shelf=shelf)
         if not post.feasible:
-            target = _grasp_point(cfg, lane, (self.x, self.y), 0.11, 0.035, 0.0,
-                                  _shoulder_x(self.dims, side))
-            post = _solve_posture(self.dims, (self.x, self.y), self.heading, target, side, shelf)
+            target = _grasp_point(cfg, lane, (self.x, self.y), depth=0.11, lift=0.035,
+                                  shoulder=_shoulder_x(self.dims, side))
+            post = _solve_posture(self.dims, (self.x, self.y), self.heading, target, side,
+                                  shelf=shelf)
         nrm = shelf.front_normal_store()
         pre = target + nrm * (depth + _PRE_ENTRY) if post.feasible else target + nrm * 0.2
         pre = target + nrm * (np.dot(pre - target, nrm))
@@ -1500,7 +1536,8 @@ class _Sim:
         recv.face = _wrap(ang + math.pi)
         frac = giver.dims.arm / (giver.dims.arm + recv.dims.arm)
         mx, my = gx + (rx - gx) * frac, gy + (ry - gy) * frac
-        z = min(giver.dims.hip_h + 0.55 * giver.dims.torso, recv.dims.hip_h + 0.55 * recv.dims.torso)
+        z = min(giver.dims.hip_h + 0.55 * giver.dims.torso,
+                recv.dims.hip_h + 0.55 * recv.dims.torso)
         moves = []
         for who, heading, delay, off in ((giver, ang, 0.0, -0.03),
                                           (recv, _wrap(ang + math.pi), 0.15, 0.03)):
@@ -1510,7 +1547,7 @@ class _Sim:
             who.heading = heading
             rest = who._rest_wrist(1)
             who.heading = h0
-            post = _solve_posture(who.dims, (who.x, who.y), heading, meet, 1, None)
+            post = _solve_posture(who.dims, (who.x, who.y), heading, meet, 1, shelf=None)
             ta = t_arm + delay
             times = np.array([ta, ta + 0.6, ta + 1.1, ta + 1.7])
             pts = np.array([rest, meet, meet, rest])
@@ -1579,10 +1616,10 @@ class _Sim:
         gate = self.fmap.exit
         if not a.exiting:
             return
-        zone = self.cfg.zone(gate.zone_id)
-        if math.isnan(a.t_exit_zone) and bool(zone.contains([a.x, a.y])[0]):
-            a.t_exit_zone = t
         dep = gate.depth_of(a.x, a.y)
+        if (math.isnan(a.t_exit_zone) and dep <= gate.depth + 0.05
+                and self.fmap.in_exit_zone(a.x, a.y)):
+            a.t_exit_zone = t
         if dep < 0.0 and len(a.samples) >= 2:
             t_prev, xp, yp, _ = a.samples[-2]
             dp = gate.depth_of(xp, yp)
@@ -1614,7 +1651,7 @@ def _synthesize(agent: _Agent) -> PersonTrack:
     samples = np.array(agent.samples)
     st, sx, sy, sh = samples[:, 0], samples[:, 1], samples[:, 2], np.unwrap(samples[:, 3])
     t0, t1 = float(st[0]), float(agent.t_gone if not math.isnan(agent.t_gone) else st[-1])
-    k = max(int(math.floor((t1 - t0) * POSE_RATE + 1e-9)) + 1, 1)
+    k = max(math.floor((t1 - t0) * POSE_RATE + 1e-9) + 1, 1)
     tt = t0 + np.arange(k) / POSE_RATE
     q = _Pose.still(k)
     q.pos[:, 0] = np.interp(tt, st, sx)
@@ -1657,8 +1694,8 @@ def _synthesize(agent: _Agent) -> PersonTrack:
 
     # arm activities and the posture they need
     for mv in agent.moves:
-        i0 = max(int(math.ceil((mv.t0 - t0) * POSE_RATE - 1e-9)), 0)
-        i1 = min(int(math.floor((mv.t1 - t0) * POSE_RATE + 1e-9)), k - 1)
+        i0 = max(math.ceil((mv.t0 - t0) * POSE_RATE - 1e-9), 0)
+        i1 = min(math.floor((mv.t1 - t0) * POSE_RATE + 1e-9), k - 1)
         if i1 < i0:
             continue
         sl = slice(i0, i1 + 1)
@@ -1721,6 +1758,8 @@ class World:
         self.overrun = max(0.0, last_out - float(scenario.duration))
         self.duration = float(scenario.duration) + (self.overrun + 0.5 if self.overrun else 0.0)
         self._hand_intervals: list[tuple[float, float, str]] = []
+        #: Internal inconsistencies (expected empty; tests check the library).
+        self.anomalies: list[str] = []
         self.truth: tuple[TruthEvent, ...] = self._build_truth(sim)
         self.receipts: tuple[TrueReceipt, ...] = self._build_receipts(sim)
         # lane weights: per lane sorted change times and cumulative totals
@@ -1757,16 +1796,17 @@ class World:
                     continue
                 lane = self.cfg.lane(mv.lane)
                 w_j = _SIDE_JOINTS[mv.side][2]
-                i0 = max(int(math.floor((mv.t0 - track.t0) * POSE_RATE)), 0)
-                i1 = min(int(math.ceil((mv.t1 - track.t0) * POSE_RATE)), len(times) - 1)
+                i0 = max(math.floor((mv.t0 - track.t0) * POSE_RATE), 0)
+                i1 = min(math.ceil((mv.t1 - track.t0) * POSE_RATE), len(times) - 1)
                 wr = track.joints[i0:i1 + 1, w_j].astype(np.float64)
                 inside = lane.contains_store(wr)
-                if not np.any(inside):
-                    raise RuntimeError(
-                        f"internal: {agent.spec.id}'s wrist never entered lane {lane.id} "
-                        f"during its reach at t={mv.t0:.2f}")
-                idx = np.flatnonzero(inside)
-                t_in, t_out = float(times[i0 + idx[0]]), float(times[i0 + idx[-1]])
+                if np.any(inside):
+                    idx = np.flatnonzero(inside)
+                    t_in, t_out = float(times[i0 + idx[0]]), float(times[i0 + idx[-1]])
+                else:       # cannot happen with a feasible posture; keep the truth consistent
+                    self.anomalies.append(f"{agent.spec.id}: wrist never inside {lane.id} "
+                                          f"during the reach at t={mv.t0:.2f}")
+                    t_in, t_out = float(mv.times[1]), float(mv.times[-2])
                 self._hand_intervals.append((t_in, t_out, lane.id))
                 items = mv.items
                 hand = mv.hand
@@ -1870,7 +1910,7 @@ class World:
                                        strict=True):
                 ys = [((c.astype(np.float64) - org) @ rot)[:, 1] - 0.5 * shelf.depth
                       for c in chain]
-                for a, b in zip(ys, ys[1:], strict=False):
+                for a, b in itertools.pairwise(ys):
                     hit |= (a <= 0.02) & (b >= -0.02) | (a >= -0.02) & (b <= 0.02)
         # widen by one frame so interpolated queries between frames are covered
         hit[1:] |= hit[:-1]
