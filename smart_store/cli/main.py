@@ -16,6 +16,7 @@ from smart_store.cli import (
     evaluate,
     graph,
     loadcell,
+    pose,
     receipts,
     record,
     render,
@@ -39,6 +40,7 @@ COMMANDS = {
     'receipts': receipts,
     'eval': evaluate,
     'demo': demo,
+    'pose': pose,
 }
 
 

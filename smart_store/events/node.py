@@ -61,8 +61,10 @@ class ShelfEventsNode(Node):
             self.breaks += 1
 
     def report(self) -> None:
-        dropped = {k: v for k, v in {**self.weights.stats, **self.beams.stats}.items()
-                   if v and k not in ('samples', 'intervals', 'events')}
+        counters = {**{f'weight_{k}': v for k, v in self.weights.stats.items()},
+                    **{f'beam_{k}': v for k, v in self.beams.stats.items()}}
+        dropped = {k: v for k, v in counters.items()
+                   if v and not k.endswith(('samples', 'intervals', 'events'))}
         self.get_logger().info(f'{self.events} weight events, {self.breaks} beam breaks; '
                                f'counters: {dropped}')
 

@@ -2,83 +2,92 @@
 
 An event is a transition of one lane between two STABLE states. The detector is a small state
 machine fed one sample at a time (10-80 Hz, irregular, possibly with gaps); everything is
-incremental and pure Python, a few microseconds per sample. Thresholds are relative to the
-lane's measured noise ``sigma`` and to the smallest plausible change ``min_delta_g`` (default
+incremental, pure Python, ~5 microseconds per sample. Thresholds are relative to the lane's
+measured noise ``sigma`` and to the smallest plausible change ``min_delta_g`` (default
 ``max(8 g, 0.4 x unit weight)``, 20 g for a lane without a planogram product).
 
 Noise and baseline (state STABLE)
-    ``base`` follows the lane with a clipped exponential average (time constant ``base_tau_s``
-    = 1 s, each sample's pull clipped to 2.5 sigma): slow drift (~1 g/min) is tracked and never
-    becomes an event. ``sigma`` is a clipped exponential average of ``(y - base)**2`` (time
-    constant ``noise_tau_s`` = 10 s) started from a robust estimate on the first half second
-    (median absolute first difference / (0.6745 sqrt 2)); it is only updated while STABLE, so
-    bursts and hands never inflate it. A sample further than ``trigger = max(5 sigma, 2 g)`` from
-    ``base`` opens an *episode*. Its onset (the event ``start``) is not the detection time: a
-    two-sided CUSUM with slack 1.5 sigma runs while stable, and the onset is the first sample of
-    the CUSUM run that crossed (halfway back to the previous sample, since the true change
-    happened between the two). The level ``before`` is ``base`` frozen when that run began.
+    ``sigma`` starts from a robust estimate on the first second (at least 20 samples; the larger
+    of the scale of the first differences and of the median quarter-MAD). While STABLE it is a
+    running mean, then (after ``noise_tau_s`` = 10 s worth of samples) a clipped (4 sigma)
+    exponential average of ``(y - base)**2``; a sample is learnt only 0.5 s later if no trigger
+    came in between (the first samples of a change are not noise), and not in the 1.5 s after an
+    episode (settling tail). Each confirmed window is pooled in as well. It never learns from
+    the rest of an episode, so bursts and hands do not inflate it. ``base`` follows the lane
+    with a clipped exponential average (``base_tau_s`` = 1 s, pull clipped to 2.5 sigma): drift
+    (~1 g/min) is tracked and never becomes an event. A sample further than
+    ``trigger = max(5 sigma, 2 g)`` from ``base`` opens an *episode*. Its onset (the event
+    ``start``) is not the detection time: a two-sided CUSUM with slack 1.5 sigma runs while
+    stable, and the onset is the first sample of the run that crossed, moved half a sample period
+    back (the true change happened between two samples). ``before`` is ``base`` frozen when that
+    CUSUM run began, before the change could pull it.
 
 Plateaus (state UNSTABLE)
-    During an episode the detector keeps the longest *stable suffix* of the samples: the suffix
-    whose range (max - min, kept with monotone deques) is at most ``band = 7 sigma``, whose
-    fitted linear trend over its length is at most 4 standard errors (``slope_k``) and which has
-    at least 3 samples. A suffix lasting ``split_s`` (0.3 s) is a *plateau*; plateaus are
-    recorded with their start, end and mean level. The settling transient (4-8 Hz, 10-20 %
-    overshoot) is never a plateau: its range exceeds the band until it has decayed to noise.
-    When the current plateau has lasted ``confirm_s`` (0.45 s) and also passes a block test
-    (the means of 0.1 s blocks all within 4 standard errors of the plateau mean: catches slow
-    wobble and curvature that the band and the line fit miss) the lane has settled: the episode
-    closes and its events are emitted. So an event leaves about ``confirm_s`` after the lane
-    truly settled (``end``), well inside the 0.6 s target.
+    The detector keeps a *stable suffix* of the episode's samples: its range (max - min, kept
+    with monotone deques) is at most ``band_k`` = 8 sigma and its fitted linear trend at most
+    ``slope_k`` = 4 standard errors (head samples are dropped while the trend is too steep: they
+    are the end of the transition). Mean and trend come from prefix sums, so all of this is O(1)
+    per sample. A silence longer than 4 sample periods restarts the suffix (a plateau must be
+    seen, not assumed). A suffix of >= ``split_s`` (0.3 s) and >= 3 samples is a *plateau* and
+    is recorded with its start, end and mean. The settling transient (4-8 Hz, 10-20 % overshoot)
+    is not a plateau while its range exceeds the band.
+    The current plateau *confirms* the episode once it has lasted ``confirm_s`` (0.45 s) and its
+    last ``confirm_s`` pass two fine tests: the standard deviation is at most
+    ``sigma (1 + 2.5 / sqrt n)`` (a chi test: catches the tail of the oscillation inside the band
+    and a resting hand's sway) and the means of 0.1 s blocks are all within 4 standard errors of
+    the window mean (slow wobble, curvature). The episode then closes and its events leave:
+    ~0.45 s after the lane truly settled, inside the 0.6 s target.
 
 Segmentation (what one episode means)
-    An episode is the list of plateau levels ``L0`` (before, hand-free), ``L1 .. Lk-1``
-    (internal plateaus, >= 0.3 s each) and ``Lk`` (the settled level, hand-free). A hand resting
-    in a lane presses it by tens of grams (``hand_min_g`` .. ``hand_max_g``, 10-120 g: one or two hands) that vanish
-    when it leaves, and only ever ADDS weight. The plateaus are split into the fewest runs of
-    consecutive plateaus that can each be one true weight plus a hand: every level of a run lies
-    in ``[T - tol, T + hand_max_g + tol]`` (``tol = min_delta / 2``) where ``T`` is ``L0`` for
-    the first run, ``Lk`` for the last and the lowest level otherwise (a dynamic program over
-    the plateaus). Consecutive runs whose ``T`` differ by at least ``min_delta`` are events
-    (``delta = T_next - T_prev``). Hence: a reach that takes nothing (``L0, L0 + hand, L0``) is
-    one run and no event, however long the hand rested; hand pressure during a pick
-    (``L0, L0 + h, L0 + h - w, L0 - w``) is one event of ``-w``; two changes with a real plateau
-    of >= 0.3 s between them (``L0, L0 - w, L0 - 2w``) are two events; without that plateau
-    (multi-item picks, two quick picks) they are one event with the full delta; a bump or a
-    noise burst that returns to its level is no event. Known limit: a light item (at most
-    ``hand_max_g``) put down and taken back within a second looks exactly like a hand and gives
-    no event.
+    The plateau levels are ``L0`` (the state left; hand-free), ``L1 .. Lk-1`` (internal
+    plateaus) and ``Lk`` (the confirmed level; hand-free). A hand resting in a lane presses it by
+    tens of grams that vanish when it leaves, and only ever ADDS weight. The plateaus are split
+    (dynamic program) into the fewest runs of consecutive plateaus that can each be one true
+    weight ``T`` plus a hand: every level of a run lies in ``[T - min_delta / 2,
+    T + hand_max_g + max(3 sigma, 5 g)]`` (``hand_max_g`` = 80 g), ``T`` being ``L0`` for the first
+    run, ``Lk`` for the last and the lowest level otherwise. Consecutive runs whose ``T`` differ
+    by >= ``min_delta`` are the events (``delta = T_next - T_prev``; a sub-threshold step is
+    folded into the next event). Hence: a reach that takes nothing (``L0, L0 + h, L0``) is no
+    event however long the hand rested; hand pressure around a pick (``L0, L0 + h, L0 + h - w,
+    L0 - w``) is one event of ``-w``; two changes with a plateau of >= 0.3 s between them
+    (``L0, L0 - w, L0 - 2w``) are two events, without it (multi-item picks, quick successive
+    picks) one event with the full delta; a bump or a noise burst that returns to its level is
+    no event. Known limits: a light item (<= ``hand_max_g``) put down and taken back within a
+    second looks exactly like a hand (no event); pressure above ``hand_max_g`` resting stably for
+    >= 0.3 s (two hands pressing one light lane) can give a +h / -h pair of events.
 
-Hand guard (when to believe the settled level)
-    The settled level may still carry a resting hand. The detector waits ``hand_confirm_s``
-    (1.5 s, long enough for the hand's own wobble to show) instead of ``confirm_s`` when the
-    settled level sits ``hand_min_g .. hand_max_g`` above an earlier level of the episode (a hand
-    on top of an unchanged or lighter lane), or when an event it would emit has an implausible
-    quantity (``|q - round(q)| > implausible_residual`` = 0.2, e.g. ``(h - w) / w``). So light
-    put-backs (<= 120 g) and hand-loaded candidates are emitted ~1.5 s after settling; ordinary
-    picks and heavier put-backs after ~0.45 s.
+Hand guard (when to believe the confirmed level)
+    The confirmed level may still carry a resting hand. The episode then needs
+    ``hand_confirm_s`` (1.2 s, most of a hand's sway period) of passing window instead of
+    ``confirm_s`` when (a) the level sits ``hand_min_g .. hand_max_g`` (10-80 g) above an earlier
+    level of the episode, or (b) the net change or an event it would emit is not a plausible
+    whole number of units: ``|q - round(q)| > max(0.06, (2.5 item_sd sqrt(k) + 2 sigma) / unit)``
+    (e.g. ``(h - w) / w`` with a hand still on the lane after a lift). Light put-backs (<= 80 g)
+    and hand-loaded candidates thus leave ~1.2 s after settling, ordinary picks after ~0.45 s.
+    A hand that rests motionless for longer than that is believed (its event is biased by h).
 
 Never settling (``max_unstable_s``, 8 s)
     Choice: the event is emitted WHEN the lane finally settles, never guessed mid-episode. After
     ``max_unstable_s`` of instability the detector assumes the noise floor changed: it
-    re-estimates sigma from the last second of samples (robust scale about the median and of the
-    first differences; again every second while it stays unstable), drops the hand guard and
-    settles under that relaxed test. Events from such an episode carry ``stability <= 0.25`` and
-    the relaxed ``noise_grams``; the new sigma then decays back in STABLE if the noise goes away.
+    re-estimates sigma from the last second of samples (and again every second while it stays
+    unstable), drops the hand guard and settles under that relaxed test. Events from such an
+    episode carry ``stability <= 0.25`` and the relaxed ``noise_grams``; sigma then decays back
+    while STABLE if the noise goes away.
 
 Output fields
-    ``start`` = onset estimate of the transition (the end of the last hand-free plateau of the
-    previous run), ``end`` = start of the first plateau of the next run at its level,
-    ``weight_before/after`` = the run levels (robust means: the clipped baseline average for
-    ``L0``, plateau means otherwise), ``noise_grams`` = sigma, ``quantity_hint = delta / unit
-    weight`` and ``quantity_residual = |hint - round(hint)|`` (0.0 and 1.0 without a unit
-    weight: residual 1 cannot happen otherwise), ``stability`` in [0, 1] (1 = flat windows, short
-    transition; lowered by a noisy settled window, a long transition, an unconfirmed internal
-    plateau, an expired hand guard, and capped at 0.25 in relaxed mode), ``stale`` = a sample of
-    the episode was flagged stale or a gap longer than ``max_gap_s`` fell inside it.
-    ``event_id = "w-<lane>-<round(start * 1000)>"``: a replay of the same samples yields the same
-    ids. Samples must come in time order: duplicates, out-of-order and non-finite samples are
-    dropped and counted in ``stats``.
+    ``start`` = onset estimate (the end of the last hand-free plateau of the previous run: the
+    CUSUM onset for ``L0``), ``end`` = when the signal came within noise of the new level for
+    good (after the last sample beyond 4.5 sigma or two consecutive beyond 3 sigma; the start of
+    the plateau for an internal one), ``weight_before/after`` = the run levels (the frozen
+    baseline for ``L0``, plateau means otherwise), ``noise_grams`` = sigma, ``quantity_hint =
+    delta / unit weight`` and ``quantity_residual = |hint - round(hint)|`` (0.0 and 1.0 without a
+    unit weight; a residual of 1 cannot happen otherwise), ``stability`` in [0, 1] (1 = settled
+    window as quiet as sigma, short transition; lowered by a noisier window, a long transition,
+    an internal (unconfirmed) end plateau, an expired hand guard; <= 0.25 in relaxed mode),
+    ``stale`` = a sample of the episode was flagged stale or a silence longer than ``max_gap_s``
+    (1 s) fell inside it. ``event_id = "w-<lane>-<round(start * 1000)>"``: a replay of the same
+    samples yields the same ids. Duplicate, out-of-order and non-finite samples are dropped and
+    counted in ``stats``. The first second (>= 20 samples) of a lane is spent learning.
 
 No ROS here: ``node.py`` feeds these classes from the lane-weight topic.
 """
@@ -89,6 +98,7 @@ import math
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Final
 
 from smart_store.config.model import StoreConfig
@@ -104,10 +114,12 @@ __all__ = [
 _MAD_TO_SIGMA: Final = 1.4826
 _MAX_PLATEAUS: Final = 24        # internal plateaus kept per episode (shortest dropped beyond)
 _INIT_S: Final = 1.0             # s of samples used for the first noise estimate
-_INIT_MIN_SAMPLES: Final = 5
+_INIT_MIN_SAMPLES: Final = 20
 _MIN_PLATEAU_SAMPLES: Final = 3
 _CHECK_EVERY_S: Final = 0.05     # s between two (O(n)) confirmation checks of one plateau
 _KEEP_S: Final = 1.2             # s of samples kept before the stable suffix (relaxed sigma)
+_NOISE_HOLDOFF_S: Final = 1.5    # s after settling before sigma learns again (decaying tail)
+_NOISE_DELAY_S: Final = 0.5      # s a stable sample waits before sigma learns from it
 
 
 @dataclass(frozen=True)
@@ -116,7 +128,7 @@ class WeightDetectorParams:
 
     min_delta_g: float | None = None  # None: default_min_delta(unit weight)
     hand_min_g: float = 10.0          # smallest hand pressure the hand guard considers, g
-    hand_max_g: float = 120.0         # largest resting hand pressure (one or two hands), g
+    hand_max_g: float = 80.0          # largest resting hand pressure, g
     split_s: float = 0.3              # a plateau this long separates two events, s
     confirm_s: float = 0.45           # settled this long -> emit, s
     hand_confirm_s: float = 1.2       # ... when the settled level may carry a hand, s
@@ -127,15 +139,16 @@ class WeightDetectorParams:
     slope_k: float = 4.0              # its fitted trend at most slope_k standard errors
     block_s: float = 0.1              # block length of the confirmation test, s
     block_k: float = 4.0              # block means within block_k standard errors
+    curve_k: float = 4.0              # fitted curvature within curve_k standard errors
     quiet_k: float = 2.5              # settled window sd <= sigma (1 + quiet_k / sqrt n)
     cusum_k: float = 1.5              # CUSUM slack for the onset estimate, in sigma
-    noise_init_g: float | None = None  # None: estimate from the first half second
+    noise_init_g: float | None = None  # None: estimate from the first second (>= 20 samples)
     min_noise_g: float = 0.3          # sigma floor, g
     noise_tau_s: float = 10.0         # sigma averaging time while STABLE, s
     base_tau_s: float = 1.0           # baseline averaging time while STABLE, s
     max_gap_s: float = 1.0            # a longer silence marks the episode stale, s
-    plausible_k: float = 2.5          # a change of k units is plausible within plausible_k
-    plausible_floor: float = 0.06     # item sd sqrt(k) + 2 sigma (as a quantity, >= the floor)
+    plausible_k: float = 2.5          # k units are plausible within plausible_k item sd sqrt(k)
+    plausible_floor: float = 0.06     # + 2 sigma, as a quantity and at least this
 
 
 def default_min_delta(unit_weight_g: float | None) -> float:
@@ -171,16 +184,23 @@ class _Run:
 
 def _robust_sigma(ys: list[float]) -> float:
     """Noise rms of a short stretch: the larger of the scale of the first differences
-    (immune to steps) and the MAD about the median (sees slow wander), both robust."""
-    if len(ys) < 4:
+    (immune to steps; mean of the absolute differences below 5 x their median) and the
+    middle two MADs of four quarters (sees slow wander, ignores one step)."""
+    if len(ys) < 8:
         return 0.0
-    diffs = sorted(abs(b - a) for a, b in zip(ys, ys[1:], strict=False))
+    diffs = sorted(abs(b - a) for a, b in pairwise(ys))
     clip = 5.0 * diffs[len(diffs) // 2]
     kept = [d for d in diffs if d <= clip] or diffs
-    d_sig = sum(kept) / len(kept) * math.sqrt(math.pi) / 2.0 / math.sqrt(2.0)
-    med = sorted(ys)[len(ys) // 2]
-    mad = sorted(abs(v - med) for v in ys)[len(ys) // 2] * _MAD_TO_SIGMA
-    return max(d_sig, mad)
+    d_sig = sum(kept) / len(kept) * math.sqrt(math.pi) / 2.0  # E|d| = 2 sigma / sqrt(pi)
+    if len(ys) < 24:
+        return d_sig
+    mads = []
+    for k in range(4):  # MAD about the median in quarters: a step spoils one quarter at most
+        part = ys[k * len(ys) // 4:(k + 1) * len(ys) // 4]
+        med = sorted(part)[len(part) // 2]
+        mads.append(sorted(abs(v - med) for v in part)[len(part) // 2] * _MAD_TO_SIGMA)
+    mads.sort()
+    return max(d_sig, 0.5 * (mads[1] + mads[2]))
 
 
 class WeightChangeDetector:
@@ -214,13 +234,14 @@ class WeightChangeDetector:
         }
         self._mode = "init"              # init -> seek -> stable <-> unstable
         self._t_last = -math.inf
-        self._y_last = 0.0
         self._dt = 0.0                   # typical sample period (EMA)
         self._init: list[tuple[float, float]] = []
         # STABLE state
         self.sigma = p.noise_init_g or 1.0
         self._var = self.sigma**2
         self._n_stable = 0               # samples behind the noise estimate (running mean first)
+        self._noise_from = 0.0           # no noise update before (settling tail)
+        self._pending: deque[tuple[float, float]] = deque()  # (t, dev^2) not yet learnt
         self.base = 0.0
         self._stable_since = 0.0
         self._cus_p = self._cus_n = 0.0
@@ -280,7 +301,6 @@ class WeightChangeDetector:
         else:
             out = self._feed_unstable(t, y, stale, long_gap, short_gap)
         self._t_last = t
-        self._y_last = y
         return out
 
     # ------------------------------------------------------------------------- init / seek
@@ -327,17 +347,25 @@ class WeightChangeDetector:
             return self._start_episode(t, y, stale or long_gap, onset, before)
         dt = t - self._t_last
         a_base = min(1.0, dt / p.base_tau_s)
-        self._n_stable += 1
-        a_var = min(1.0, max(dt / p.noise_tau_s, 1.0 / self._n_stable))
         self.base += a_base * max(-2.5 * sig, min(2.5 * sig, dev))
-        self._var += a_var * (min(dev * dev, 16.0 * sig * sig) - self._var)
-        self.sigma = max(p.min_noise_g, math.sqrt(self._var))
+        if t >= self._noise_from:  # not on the tail of a settling oscillation
+            # learn from a sample only once it is _NOISE_DELAY_S old without a trigger since:
+            # the first samples of a change (before the trigger) are not noise
+            pend = self._pending
+            pend.append((t, min(dev * dev, 16.0 * sig * sig)))
+            while pend and pend[0][0] <= t - _NOISE_DELAY_S:
+                _t, d2 = pend.popleft()
+                self._n_stable += 1
+                a_var = min(1.0, max(dt / p.noise_tau_s, 1.0 / self._n_stable))
+                self._var += a_var * (d2 - self._var)
+            self.sigma = max(p.min_noise_g, math.sqrt(self._var))
         return []
 
     def _start_episode(
         self, t: float, y: float, stale: bool, onset: float, before: float
     ) -> list[WeightEvent]:
         self.stats["episodes"] += 1
+        self._pending.clear()
         self._mode = "unstable"
         self._onset = min(onset, t)
         self._plateaus = [_Plateau(self._stable_since, self._onset, before)]
@@ -375,7 +403,7 @@ class WeightChangeDetector:
         self._next_relax = t + 1.0
         i0 = self._index_at(t - 1.0)
         ys = self._ys[i0 - self._off:]
-        if len(ys) >= 4:
+        if len(ys) >= 8:
             self._sig_eff = max(self._sig_eff, _robust_sigma(ys))
         self._rebuild_suffix()
 
@@ -397,6 +425,13 @@ class WeightChangeDetector:
         if dur < p.split_s or n < _MIN_PLATEAU_SAMPLES or trend_z > p.slope_k:
             return []
         if op is None:
+            # its last split_s must also look settled (no curvature: the bottom of a bump or
+            # a hand's sway is not a state); rate-limited, the test is O(n)
+            if t < self._next_check:
+                return []
+            if not self._window_ok(t, p.split_s):
+                self._next_check = t + _CHECK_EVERY_S
+                return []
             op = _Plateau(t_sfx, t, mean, self._sfx, newest)
             self._open = op
             self._next_check = -math.inf
@@ -425,8 +460,8 @@ class WeightChangeDetector:
     def _segment(self, levels: list[float]) -> list[_Run]:
         """Fewest runs of consecutive plateaus, each one true weight plus a hand (see above)."""
         k = len(levels) - 1
-        tol = 0.5 * self.min_delta_g
-        hmax = self.params.hand_max_g + tol
+        tol = 0.5 * self.min_delta_g   # below T by less than this: the same weight
+        hmax = self.params.hand_max_g + max(3.0 * self._sig_eff, 5.0)   # above T: a hand
 
         def run_level(i: int, j: int) -> float | None:
             seg = levels[i:j + 1]
@@ -552,11 +587,13 @@ class WeightChangeDetector:
             i = max(self._sfx, self._off + bisect_left(self._ts, t - self.params.confirm_s))
             n = self._off + len(self._ts) - i
             sd = self._recent_sd(t - self.params.confirm_s)
-            if n >= _MIN_PLATEAU_SAMPLES:
-                w = n / (n + self.params.noise_tau_s / max(self._dt, 1e-3))
-                self._var += w * (sd * sd - self._var)
-                self.sigma = max(self.params.min_noise_g, math.sqrt(self._var))
+            if n >= _MIN_PLATEAU_SAMPLES:  # pool it like n more samples of the running mean
+                n0 = min(self._n_stable, self.params.noise_tau_s / max(self._dt, 1e-3))
+                self._var += n / (n0 + n) * (sd * sd - self._var)
+                self._n_stable += n
+            self.sigma = max(self.params.min_noise_g, math.sqrt(self._var))
         self._mode = "stable"
+        self._noise_from = t + _NOISE_HOLDOFF_S
         self.base = level
         self._stable_since = self._open.first_start
         self._cus_p = self._cus_n = 0.0
@@ -565,7 +602,6 @@ class WeightChangeDetector:
         self._ts, self._ys, self._cum = [], [], []
         self._maxq.clear()
         self._minq.clear()
-        del t
 
     # ------------------------------------------------------------------ suffix machinery
     def _begin_buffer(self, t: float, y: float) -> None:
@@ -655,10 +691,8 @@ class WeightChangeDetector:
             self._off = keep_from
 
     def _index_at(self, t: float) -> int:
-        i = self._off + len(self._ts) - 1
-        while i > self._off and self._ts[i - 1 - self._off] >= t:
-            i -= 1
-        return i
+        """Absolute index of the first buffered sample at or after ``t``."""
+        return self._off + min(bisect_left(self._ts, t), len(self._ts) - 1)
 
     def _suffix_stats(self) -> tuple[int, float, float, float]:
         """(n, mean, sd about the mean, |trend| in standard errors) of the stable suffix."""
@@ -712,9 +746,10 @@ class WeightChangeDetector:
         return math.sqrt(max(0.0, s2 / n - (s1 / n) ** 2))
 
     def _window_ok(self, t: float, length: float) -> bool:
-        """Fine test of the last ``length`` seconds of the suffix: no noisier than sigma allows
-        and the means of ``block_s`` blocks all within ``block_k`` standard errors of the
-        window mean (slow wobble, a hand's sway, curvature)."""
+        """Fine test of the last ``length`` seconds of the suffix: no noisier than sigma allows,
+        no curvature (a fitted quadratic term within ``curve_k`` standard errors: the bottom of
+        a bump, the crest of a hand's sway, a decaying tail) and the means of ``block_s`` blocks
+        all within ``block_k`` standard errors of the window mean (slow wobble)."""
         if not self._quiet(t, length):
             return False
         p = self.params
@@ -722,21 +757,42 @@ class WeightChangeDetector:
         i0 = max(self._sfx, off + bisect_left(self._ts, t - length))
         i1 = off + len(self._ts) - 1
         n = i1 - i0 + 1
-        mean = (self._tot[0] - self._cum[i0 - off][0]) / n + self._y0
-        ts, ys = self._ts, self._ys
-        t_block = ts[i0 - off] + p.block_s
+        ts = self._ts[i0 - off:i1 - off + 1]
+        ys = self._ys[i0 - off:i1 - off + 1]
+        mean = sum(ys) / n
+        sig = self._sig_eff
+        # blocks
+        t_block = ts[0] + p.block_s
         acc, cnt = 0.0, 0
-        lim = p.block_k * self._sig_eff
-        for i in range(i0, i1 + 1):
-            ti = ts[i - off]
+        lim = p.block_k * sig
+        for ti, yi in zip(ts, ys, strict=True):
             if ti >= t_block and cnt:
                 if abs(acc / cnt - mean) * math.sqrt(cnt) > lim:
                     return False
                 acc, cnt = 0.0, 0
                 t_block = ti + p.block_s
-            acc += ys[i - off]
+            acc += yi
             cnt += 1
-        return not cnt or abs(acc / cnt - mean) * math.sqrt(cnt) <= lim
+        if cnt and abs(acc / cnt - mean) * math.sqrt(cnt) > lim:
+            return False
+        if n < 6:
+            return True
+        # curvature: project on the quadratic orthogonal to constant and linear (Gram-Schmidt)
+        half = 0.5 * (ts[-1] - ts[0]) or 1.0
+        mid = 0.5 * (ts[-1] + ts[0])
+        us = [(ti - mid) / half for ti in ts]
+        u_mean = sum(us) / n
+        p1 = [u - u_mean for u in us]
+        s11 = sum(v * v for v in p1) or 1.0
+        q = [u * u for u in us]
+        q_mean = sum(q) / n
+        beta = sum(qi * v for qi, v in zip(q, p1, strict=True)) / s11
+        p2 = [qi - q_mean - beta * v for qi, v in zip(q, p1, strict=True)]
+        s22 = sum(v * v for v in p2)
+        if s22 <= 0.0:
+            return True
+        c = sum(v * (yi - mean) for v, yi in zip(p2, ys, strict=True)) / s22
+        return abs(c) * math.sqrt(s22) <= p.curve_k * sig
 
     def _finalize_open(self) -> None:
         op = self._open

@@ -1,10 +1,225 @@
-"""The tracker node: an honest placeholder until issue #5 lands (ros/placeholder.py)."""
+"""tracker node: every camera -> batched 2D pose -> cross-view fusion -> 3D tracks with IDs.
 
-from smart_store.ros.placeholder import main_placeholder
+Images are grouped into frame sets by header stamp with a bounded wait (tracking/framesets.py),
+so a camera that stops or lags never stalls tracking. The newest complete-or-timed-out frame set
+is processed at ``inference_rate``: all its images go through the pose network as ONE batch
+(CUDA with fp16 when present, CPU otherwise), detections are rescaled to the calibrated camera
+resolution, and tracking/fusion.py associates, triangulates and tracks them. Output: TrackArray
+stamped with the frame-set time, RViz markers (skeletons, ID labels, short trails) and, on
+request, the 2D detections.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import Marker, MarkerArray
+
+from smart_store.config import load_store_config
+from smart_store.drivers.image_convert import ConversionError, get_bridge
+from smart_store.graph.table import DETECTIONS, TRACK_MARKERS, TRACKS
+from smart_store.msg import (
+    Keypoint2D,
+    Keypoint3D,
+    PersonDetection,
+    PersonDetectionArray,
+    Track,
+    TrackArray,
+)
+from smart_store.resources import default_store_config
+from smart_store.ros.convert import to_sec, to_time
+from smart_store.ros.params import declare_bool, declare_float, declare_int, declare_str
+from smart_store.ros.qos import SENSOR, profile
+from smart_store.ros.runner import run_node
+from smart_store.tracking.framesets import FrameSetAssembler
+from smart_store.tracking.fusion import Fusion
+from smart_store.tracking.model import Detection2D, TrackState, TrackStatus
+from smart_store.twin.model import COCO_SKELETON
+
+DEFAULT_WEIGHTS = Path(__file__).parent / 'pose' / 'weights' / 'posenet.pt'
 
 
-def main() -> int:
-    return main_placeholder('tracker', 5)
+def track_msg(s: TrackState) -> Track:
+    msg = Track(id=int(s.id), state=int(s.state), confidence=float(s.confidence))
+    msg.position.x, msg.position.y = float(s.position[0]), float(s.position[1])
+    msg.velocity.x, msg.velocity.y = float(s.velocity[0]), float(s.velocity[1])
+    for i in range(17):
+        x, y, z, c = (float(v) for v in s.keypoints[i])
+        kp = Keypoint3D(confidence=c if np.isfinite(x) else 0.0)
+        if np.isfinite(x):
+            kp.position.x, kp.position.y, kp.position.z = x, y, z
+        msg.keypoints[i] = kp
+    msg.camera_ids = list(s.camera_ids)
+    msg.first_seen = to_time(s.first_seen)
+    return msg
+
+
+class TrackerNode(Node):
+    def __init__(self) -> None:
+        super().__init__('tracker')
+        path = declare_str(self, 'store_config', '', 'store config YAML; empty = demo store')
+        device = declare_str(self, 'device', 'auto', 'torch device: auto, cpu or cuda')
+        weights = declare_str(self, 'weights', '', 'pose weights (.pt); empty = packaged')
+        width = declare_int(self, 'input_width', 0, 'network input width px; 0 = trained size',
+                            low=0, high=4096)
+        height = declare_int(self, 'input_height', 0, 'network input height px', low=0,
+                             high=4096)
+        self.rate = declare_float(self, 'inference_rate', 5.0, 'frame sets per second run '
+                                  'through the network', low=0.1, high=120.0)
+        max_wait = declare_float(self, 'max_wait', 0.15, 's a frame set waits for late frames',
+                                 low=0.0, high=2.0)
+        threads = declare_int(self, 'torch_threads', 1, 'CPU threads for inference',
+                              low=1, high=64)
+        self.publish_detections = declare_bool(self, 'publish_detections', True,
+                                                'also publish the 2D detections')
+        self.cfg = load_store_config(path or default_store_config())
+        from smart_store.tracking.pose.backend import TorchPoseBackend  # noqa: PLC0415
+
+        weights_path = Path(weights) if weights else DEFAULT_WEIGHTS
+        self.backend = TorchPoseBackend(weights_path, device,  # type: ignore[arg-type]
+                                        (width, height) if width and height else None,
+                                        num_threads=threads)
+        self.fusion = Fusion(self.cfg)
+        fps = max(c.fps for c in self.cfg.cameras)
+        self.assembler = FrameSetAssembler([c.id for c in self.cfg.cameras], 1.0 / fps,
+                                           max_wait)
+        self.bridge = get_bridge()
+        self.sizes = {c.id: (c.width, c.height) for c in self.cfg.cameras}
+        self.track_pub = self.create_publisher(TrackArray, TRACKS.name, profile(TRACKS.qos))
+        self.marker_pub = self.create_publisher(MarkerArray, TRACK_MARKERS.name,
+                                                profile(TRACK_MARKERS.qos))
+        self.det_pub = self.create_publisher(PersonDetectionArray, DETECTIONS.name, SENSOR)
+        for cam in self.cfg.cameras:
+            self.create_subscription(Image, cam.topic,
+                                     lambda msg, c=cam.id: self.on_image(c, msg), SENSOR)
+        self.last_processed = -np.inf
+        self.trails: dict[int, deque[tuple[float, float]]] = {}
+        self.stats = {'frame_sets': 0, 'skipped_sets': 0, 'bad_images': 0}
+        self.timer = self.create_timer(0.02, self.tick)
+        self.get_logger().info(
+            f'pose on {self.backend.device} at {self.backend.input_size[0]}x'
+            f'{self.backend.input_size[1]}, {self.rate:g} frame sets/s, '
+            f'{len(self.cfg.cameras)} cameras')
+
+    def on_image(self, camera_id: str, msg: Image) -> None:
+        self.assembler.add(camera_id, to_sec(msg.header.stamp), msg, now=self._now())
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds / 1e9
+
+    def tick(self) -> None:
+        sets = self.assembler.poll(self._now())
+        if not sets:
+            return
+        newest = sets[-1]
+        self.stats['skipped_sets'] += len(sets) - 1
+        if newest.stamp - self.last_processed < 1.0 / self.rate - 1e-3:
+            self.stats['skipped_sets'] += 1
+            return
+        self.last_processed = newest.stamp
+        self.process(newest.stamp, newest.items)
+
+    def process(self, t: float, images: dict[str, Image]) -> None:
+        cams, frames = [], []
+        for cam, msg in sorted(images.items()):
+            try:
+                frames.append(self.bridge.imgmsg_to_cv2(msg, 'bgr8'))
+                cams.append(cam)
+            except (ConversionError, ValueError) as err:
+                self.stats['bad_images'] += 1
+                if self.stats['bad_images'] == 1:
+                    self.get_logger().warning(f'{cam}: unusable image dropped ({err})')
+        t0 = time.perf_counter()
+        results = self.backend.infer(frames) if frames else []
+        t1 = time.perf_counter()
+        by_camera: dict[str, list[Detection2D]] = {}
+        det_msgs = []
+        for cam, frame, dets in zip(cams, frames, results, strict=True):
+            h, w = frame.shape[:2]
+            cw, ch = self.sizes[cam]
+            sx, sy = cw / w, ch / h  # back to the calibrated resolution
+            scale = np.array([sx, sy, 1.0])
+            converted = [Detection2D(cam, np.asarray(d.box, float) * np.array([sx, sy, sx, sy]),
+                                     np.asarray(d.keypoints, float) * scale, float(d.score))
+                         for d in dets]
+            by_camera[cam] = converted
+            if self.publish_detections:
+                det_msgs.append(self._detections_msg(t, cam, cw, ch, converted))
+        states = self.fusion.process(t, by_camera)
+        self.stats['frame_sets'] += 1
+        out = TrackArray()
+        out.header.stamp, out.header.frame_id = to_time(t), self.cfg.frame_id
+        out.tracks = [track_msg(s) for s in states]
+        self.track_pub.publish(out)
+        for m in det_msgs:
+            self.det_pub.publish(m)
+        self.marker_pub.publish(self._markers(t, states))
+        if self.stats['frame_sets'] % 50 == 1:
+            self.get_logger().info(
+                f'{len(frames)} images: pose {1e3 * (t1 - t0):.0f} ms, fusion '
+                f'{self.fusion.timings.get("total", 0.0):.1f} ms, {len(states)} tracks')
+
+    def _detections_msg(self, t: float, cam: str, w: int, h: int,
+                        dets: list[Detection2D]) -> PersonDetectionArray:
+        msg = PersonDetectionArray(camera_id=cam, image_width=w, image_height=h)
+        msg.header.stamp, msg.header.frame_id = to_time(t), self.cfg.frame_id
+        for d in dets:
+            p = PersonDetection(score=float(d.score))
+            p.x_min, p.y_min, p.x_max, p.y_max = (float(v) for v in d.box)
+            for i in range(17):
+                u, v, s = (float(x) for x in d.keypoints[i])
+                p.keypoints[i] = Keypoint2D(u=u, v=v, score=s)
+            msg.detections.append(p)
+        return msg
+
+    def _markers(self, t: float, states: list[TrackState]) -> MarkerArray:
+        out = MarkerArray()
+        stamp = to_time(t)
+        delete = Marker(action=Marker.DELETEALL)
+        delete.header.frame_id = self.cfg.frame_id
+        out.markers.append(delete)
+        for s in states:
+            if s.state == TrackStatus.EXITED:
+                self.trails.pop(s.id, None)
+                continue
+            trail = self.trails.setdefault(s.id, deque(maxlen=40))
+            trail.append((float(s.position[0]), float(s.position[1])))
+            colour = ((s.id * 67) % 255 / 255.0, (s.id * 131) % 255 / 255.0,
+                      (s.id * 199) % 255 / 255.0)
+            bones = Marker(type=Marker.LINE_LIST, action=Marker.ADD, ns='skeletons', id=s.id)
+            trail_m = Marker(type=Marker.LINE_STRIP, action=Marker.ADD, ns='trails', id=s.id)
+            label = Marker(type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, ns='ids', id=s.id)
+            for m in (bones, trail_m, label):
+                m.header.frame_id, m.header.stamp = self.cfg.frame_id, stamp
+                m.pose.orientation.w = 1.0
+                m.color.r, m.color.g, m.color.b, m.color.a = (*colour, 1.0)
+            bones.scale.x, trail_m.scale.x, label.scale.z = 0.03, 0.02, 0.25
+            kp = s.keypoints
+            from geometry_msgs.msg import Point  # noqa: PLC0415
+
+            for a, b in COCO_SKELETON:
+                if kp[a, 3] > 0.2 and kp[b, 3] > 0.2 and np.all(np.isfinite(kp[[a, b], :3])):
+                    bones.points += [Point(x=float(kp[a, 0]), y=float(kp[a, 1]),
+                                           z=float(kp[a, 2])),
+                                     Point(x=float(kp[b, 0]), y=float(kp[b, 1]),
+                                           z=float(kp[b, 2]))]
+            trail_m.points = [Point(x=x, y=y, z=0.02) for x, y in trail]
+            label.pose.position.x, label.pose.position.y = trail[-1]
+            label.pose.position.z = 2.0
+            label.text = f'#{s.id}' + ('' if s.state == TrackStatus.CONFIRMED
+                                       else f' ({s.state.name.lower()})')
+            out.markers += [bones, trail_m, label]
+        return out
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(TrackerNode, args if args is not None else sys.argv)
 
 
 if __name__ == '__main__':
