@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from smart_store.cli import (
+    bench,
     demo,
     doctor,
     evaluate,
@@ -41,6 +42,7 @@ COMMANDS = {
     'eval': evaluate,
     'demo': demo,
     'pose': pose,
+    'bench': bench,
 }
 
 

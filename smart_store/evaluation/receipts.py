@@ -99,7 +99,9 @@ class ReceiptScore:
                 'latency_p50_s': round(self.latency(50), 3),
                 'latency_p99_s': round(self.latency(99), 3),
                 'unmatched_visits': self.unmatched_visits,
-                'unmatched_receipts': self.unmatched_receipts}
+                'unmatched_receipts': self.unmatched_receipts,
+                'exact': self.exact, 'reviewed': self.reviewed, 'tp': self.tp, 'fp': self.fp,
+                'fn': self.fn}
 
 
 def match(visits: Sequence[Visit], billed: Sequence[Billed], max_exit_gap: float = 10.0

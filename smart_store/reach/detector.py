@@ -43,7 +43,8 @@ class ReachParams:
     depth_in: float = 0.30          # m behind the front face that still counts as "in"
     depth_out: float = 0.06         # m in front of the face
     margin: float = 0.05            # m hysteresis around the volume for leaving
-    exit_hold: float = 0.15         # s outside before a reach ends
+    exit_hold: float = 0.35         # s outside before a reach ends (> one frame at 5 Hz)
+    enter_depth: float = 0.0        # m behind the face the wrist must be to START a reach
     min_duration: float = 0.12      # s; shorter is joint noise
     min_wrist_conf: float = 0.3     # below: try the forearm extrapolation
     forearm_len: float = 0.26       # m, elbow to wrist, for the extrapolation
@@ -107,20 +108,28 @@ class ReachDetector:
         self._beams: list[BeamBreak] = []
         self._last_positions: list[tuple[float, dict[int, np.ndarray]]] = []
         self._used_beams: set[str] = set()
+        self._emitted: list[Reach] = []
         self.stats = {'frames': 0, 'dropped_nonfinite': 0, 'dropped_old': 0, 'reaches': 0,
-                      'beam_only': 0, 'pose_only': 0, 'confirmed': 0}
+                      'beam_only': 0, 'pose_only': 0, 'confirmed': 0, 'late_beams': 0}
         self._last_t = -np.inf
 
     # ------------------------------------------------------------------ geometry
-    def _locate(self, point: np.ndarray, grow: float) -> tuple[str, str] | None:
-        """(shelf id, lane id) whose front volume (grown by ``grow``) holds the point."""
+    def _locate(self, point: np.ndarray, grow: float, front_cut: float | None = None
+                ) -> tuple[str, str] | None:
+        """(shelf id, lane id) whose front volume (grown by ``grow``) holds the point;
+        with ``front_cut`` the volume ends that far behind the face instead (to start a reach,
+        a hand passing in front of a lane must not count)."""
         best: tuple[float, str, str] | None = None
         for shelf in self.cfg.shelves:
             local = shelf.to_local(point.reshape(1, 3))[0]
             if abs(local[0]) > shelf.width / 2 + grow + 0.05:
                 continue
             for vol in self.volumes[shelf.id]:
-                if np.all(local >= vol.lo - grow) and np.all(local <= vol.hi + grow):
+                hi = vol.hi + grow
+                if front_cut is not None:
+                    hi = hi.copy()
+                    hi[1] = shelf.depth / 2.0 - front_cut
+                if np.all(local >= vol.lo - grow) and np.all(local <= hi):
                     # Prefer the lane whose centre is nearest (overlap only with grow > 0).
                     centre = 0.5 * (vol.lo + vol.hi)
                     d = float(np.sum((local - centre) ** 2))
@@ -177,6 +186,7 @@ class ReachDetector:
         open_ = self._open.get(key)
         where = None if point is None else self._locate(point, 0.0)
         if open_ is None:
+            where = None if point is None else self._locate(point, 0.0, self.p.enter_depth)
             if where is not None:
                 self._open[key] = _Open(track_id, hand, where[0], t, t, {where[1]: 0.0}, t,
                                         conf, 1, int(extrapolated))
@@ -238,6 +248,8 @@ class ReachDetector:
         self._closed = [c for c in self._closed if now - c.end < self.p.settle_wait]
         for closed in sorted(ready, key=lambda c: (c.reach.start, c.reach.track, c.reach.hand)):
             out.append(self._emit(closed))
+        self._emitted = [r for r in self._emitted + [r for r in out if r.evidence & EVIDENCE_POSE]
+                         if now - r.end < 30.0]
         for beam in [b for b in self._beams if now - b.end >= self.p.settle_wait * 2]:
             self._beams.remove(beam)
             if beam.event_id not in self._used_beams:
@@ -283,6 +295,15 @@ class ReachDetector:
         lanes = self._beam_lanes(beam)
         if not lanes:
             return None
+        # A break that outlasted the pose reach it belongs to arrives after that reach was
+        # already decided: it confirms it late rather than being a reach of its own.
+        lane_ids = {v.lane.id for v in lanes}
+        for r in self._emitted:
+            overlap = min(beam.end, r.end) - max(beam.start, r.start)
+            if (r.shelf_id == beam.shelf_id and lane_ids & set(r.lane_ids)
+                    and overlap > -self.p.beam_time_slack):
+                self.stats['late_beams'] += 1
+                return None
         shelf = lanes[0].shelf
         local_x = beam.min_range - shelf.width / 2.0
         point = shelf.to_store(np.array([[local_x, shelf.depth / 2.0, 1.0]]))[0]
