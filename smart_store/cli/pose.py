@@ -41,6 +41,8 @@ def add_parser(sub: Any, name: str) -> None:
     t.add_argument('--input-size', default='320x240')
     t.add_argument('--device', default='auto')
     t.add_argument('--init', type=Path, default=None, help='start from these weights')
+    t.add_argument('--threads', type=int, default=1, help='torch CPU threads (1 is fastest '
+                   'on a loaded 2-core machine)')
     e = ps.add_parser('eval', help='OKS keypoint AP with pycocotools')
     e.add_argument('weights', type=Path)
     e.add_argument('annotations', type=Path)
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         input_size=_size(args.input_size), device=args.device,
                         val_json=args.val, val_image_root=val_images,
-                        init_weights=args.init)
+                        init_weights=args.init, num_threads=args.threads)
         print(f'[pose train] {args.output}: {summary}')
         return 0
     from smart_store.tracking.pose.evaluate import evaluate  # noqa: PLC0415

@@ -50,7 +50,8 @@ def evaluate_tracking(cfg: StoreConfig, run_dir: Path, backend: Any, rate: float
     import motmetrics as mm  # noqa: PLC0415
 
     from smart_store.tracking.fusion import Fusion  # noqa: PLC0415
-    from smart_store.tracking.model import Detection2D, TrackStatus  # noqa: PLC0415
+    from smart_store.tracking.model import TrackStatus  # noqa: PLC0415
+    from smart_store.tracking.rescale import rescale  # noqa: PLC0415
 
     truth = np.load(run_dir / 'truth' / 'joints3d.npz')
     times, persons, joints = truth['times'], truth['persons'], truth['joints']
@@ -70,10 +71,7 @@ def evaluate_tracking(cfg: StoreConfig, run_dir: Path, backend: Any, rate: float
         dets = {}
         for cam, res in zip(cams, results, strict=True):
             h, w = frames[cam].shape[:2]
-            sx, sy = sizes[cam][0] / w, sizes[cam][1] / h
-            dets[cam] = [Detection2D(cam, np.asarray(d.box, float) * [sx, sy, sx, sy],
-                                     np.asarray(d.keypoints, float) * [sx, sy, 1.0],
-                                     float(d.score)) for d in res]
+            dets[cam] = [rescale(cam, d, (w, h), sizes[cam]) for d in res]
         states = fusion.process(t, dets)
         fusion_ms += fusion.timings.get('total', 0.0)
         sets += 1

@@ -40,6 +40,7 @@ from smart_store.ros.runner import run_node
 from smart_store.tracking.framesets import FrameSetAssembler
 from smart_store.tracking.fusion import Fusion
 from smart_store.tracking.model import Detection2D, TrackState, TrackStatus
+from smart_store.tracking.rescale import rescale
 from smart_store.twin.model import COCO_SKELETON
 
 DEFAULT_WEIGHTS = Path(__file__).parent / 'pose' / 'weights' / 'posenet.pt'
@@ -143,11 +144,7 @@ class TrackerNode(Node):
         for cam, frame, dets in zip(cams, frames, results, strict=True):
             h, w = frame.shape[:2]
             cw, ch = self.sizes[cam]
-            sx, sy = cw / w, ch / h  # back to the calibrated resolution
-            scale = np.array([sx, sy, 1.0])
-            converted = [Detection2D(cam, np.asarray(d.box, float) * np.array([sx, sy, sx, sy]),
-                                     np.asarray(d.keypoints, float) * scale, float(d.score))
-                         for d in dets]
+            converted = [rescale(cam, d, (w, h), (cw, ch)) for d in dets]
             by_camera[cam] = converted
             if self.publish_detections:
                 det_msgs.append(self._detections_msg(t, cam, cw, ch, converted))
