@@ -119,6 +119,8 @@ class CartArbiterNode(Node):
         # Carts restored from the state file are published again for late joiners.
         for cart in self.arbiter.carts().values():
             self._publish_cart(cart)
+        self.get_logger().info(f'arbitrating {len(self.cfg.lanes())} lanes, '
+                               f'{len(self.cfg.catalog)} products')
 
     def on_session(self, msg: Session) -> None:
         self.arbiter.on_session(msg.session_id, [int(t) for t in msg.track_ids],

@@ -43,6 +43,8 @@ class ShelfEventsNode(Node):
         self.timer = self.create_timer(60.0, self.report)
         self.events = 0
         self.breaks = 0
+        self.get_logger().info(f'weight events for {len(self.weights.detectors)} lanes, beam '
+                               f'breaks for {len(self.beams.detectors)} shelf-front sensors')
 
     def on_weights(self, msg: LaneWeightArray) -> None:
         t = to_sec(msg.header.stamp)

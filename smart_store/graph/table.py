@@ -54,9 +54,8 @@ class Topic:
 class NodeSpec:
     """One node of the graph.
 
-    ``implemented`` is False for stages whose issue is still open: their executable runs, logs
-    that it is not implemented yet and publishes nothing (``topics_contract`` below still lists
-    what it will publish, which is the interface the other stages are written against).
+    ``implemented`` is False for a stage whose issue is still open; the documentation marks
+    such nodes (every stage of the store is implemented now).
     """
 
     name: str
@@ -166,13 +165,14 @@ def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
         NodeSpec(
             'shelf_events', 'shelf_events', 'events',
             'Turns lane weights into weight-change events and ranges into beam-break intervals.',
-            publishes=(WEIGHT_EVENTS, BEAM_BREAKS), subscribes=(WEIGHTS, RANGES), issue=4),
+            publishes=(WEIGHT_EVENTS, BEAM_BREAKS), subscribes=(WEIGHTS, RANGES),
+            implemented=True, issue=4),
         NodeSpec(
             'tracker', 'tracker', 'tracking',
             'Batched 2D pose over all cameras, cross-view association, triangulation and 3D '
             'tracking with persistent IDs.',
             publishes=(TRACKS, TRACK_MARKERS, DETECTIONS), subscribes=cams,
-            issue=5, uses_device=True),
+            implemented=True, issue=5, uses_device=True),
         NodeSpec(
             'reach_detector', 'reach_detector', 'reach',
             'Detects wrists entering shelf lanes, confirmed by beam breaks.',

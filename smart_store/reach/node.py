@@ -44,6 +44,8 @@ class ReachDetectorNode(Node):
         self.create_subscription(BeamBreak, BEAM_BREAKS.name, self.on_beam,
                                  profile(BEAM_BREAKS.qos))
         self.published = 0
+        self.get_logger().info(f'reach detection on {len(self.cfg.shelves)} shelving units, '
+                               f'{len(self.cfg.lanes())} lanes')
 
     def on_beam(self, msg: BeamBreak) -> None:
         self.detector.on_beam(beam_from_msg(msg))

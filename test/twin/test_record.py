@@ -54,10 +54,10 @@ def mcap_messages(bag_dir: Path) -> dict[str, int]:
 @pytest.mark.parametrize('name', library_names())
 def test_every_library_scenario_records_and_both_readers_agree(name: str, tmp_path: Path) -> None:
     bag = record(name, tmp_path / name)
-    ours = {t: 0 for t in rb.bag_topics(bag)}
+    ours = dict.fromkeys(rb.bag_topics(bag), 0)
     for m in rb.read_bag(bag):
         ours[m.topic] += 1
-    assert SENSOR_TOPICS <= set(ours)
+    assert set(ours) >= SENSOR_TOPICS
     assert all(n > 0 for t, n in ours.items() if t in SENSOR_TOPICS)
     images = [t for t in ours if t.endswith('image_raw')]
     assert len(images) == len(CFG.cameras)
@@ -102,7 +102,7 @@ def test_truth_keypoints_match_the_rendered_people(tmp_path: Path) -> None:
                 for u, v, flag in kp:
                     if flag != 2:
                         continue
-                    x, y = int(round(u)), int(round(v))
+                    x, y = round(u), round(v)
                     patch = np.abs(img[max(0, y - 2):y + 3, max(0, x - 2):x + 3]
                                    - empty[max(0, y - 2):y + 3, max(0, x - 2):x + 3])
                     checked += 1
@@ -115,7 +115,6 @@ def test_truth_keypoints_match_the_rendered_people(tmp_path: Path) -> None:
 def test_bag_replays_into_the_graph(tmp_path: Path, ros_env: dict[str, str]) -> None:
     import rclpy
     from rosgraph_msgs.msg import Clock
-
     from smart_store.msg import LaneWeightArray
 
     bag = record('single_shopper', tmp_path / 'rp', fps=1.0)
