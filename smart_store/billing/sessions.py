@@ -205,12 +205,14 @@ class SessionBinder:
     """
 
     def __init__(self, cfg: StoreConfig, *, window: float = 10.0, pre_window: float = 1.5,
-                 scan_grace: float = 3.0, lost_timeout: float = 30.0) -> None:
-        if min(window, pre_window, scan_grace, lost_timeout) < 0:
+                 scan_grace: float = 3.0, lost_timeout: float = 30.0,
+                 bind_delay: float = 1.0) -> None:
+        if min(window, pre_window, scan_grace, lost_timeout, bind_delay) < 0:
             raise ValueError("binder time windows must be >= 0")
         self.window = window
         self.pre_window = pre_window
-        self.scan_grace = scan_grace
+        self.scan_grace = max(scan_grace, bind_delay + 0.5)
+        self.bind_delay = bind_delay
         self.lost_timeout = lost_timeout
         self.stats = BinderStats()
         self._entry_zones = cfg.zones_of_kind("entry")
@@ -272,11 +274,8 @@ class SessionBinder:
         scan = EntryScan(event_id=event_id, t=float(t), token=token, companions=int(companions),
                          gate_id=gate_id)
         self._add_pending(_Pending(scan))
-        # Newborns seen before the scan arrived (within pre_window of it) are its people.
-        for tid in sorted(self._orphans, key=lambda i: (self._tracks[i].born, i)):
-            if self._bind(self._tracks[tid]):
-                self._orphans.remove(tid)
-                self._placed.append(tid)
+        # Binding waits for ``bind_delay``: tracks born around the scan are then all known,
+        # and the scan takes the ones born nearest its time (see _assign).
         self._housekeep()
         return self._end()
 
@@ -305,7 +304,7 @@ class SessionBinder:
         for tr in sorted(newborn, key=lambda r: (r.born, r.track_id)):
             if tr.zone is None:
                 self.stats.ignored_tracks += 1
-            elif not self._bind(tr):
+            else:
                 self._orphans.append(tr.track_id)
                 self._newborns.append((tr.track_id, tr.born, tr.zone or ""))
         self._housekeep()
@@ -420,13 +419,39 @@ class SessionBinder:
             return False
         return scan.t - self.pre_window <= tr.born <= scan.t + self.window
 
-    def _bind(self, tr: _Track) -> bool:
-        """Give a newborn to the oldest scan that covers it and has a free slot (FIFO)."""
-        for pending in self._pending:
-            if pending.free > 0 and self._covers(pending, tr):
-                self._attach(pending, tr)
-                return True
-        return False
+    def _assign(self) -> None:
+        """Bind waiting newborns to scans by global assignment on time proximity.
+
+        A scan is decided once ``bind_delay`` has passed since it (so every track born around
+        it is known); its free slots take the waiting newborns born nearest the scan time,
+        solved jointly over all decided scans (linear_sum_assignment), not first come first
+        served: an unscanned shopper who walks in just before a scanning one does not take
+        that scan's slot and shift every later binding by one.
+        """
+        ready = [p for p in self._pending if p.free > 0 and p.scan.t + self.bind_delay <= self._now]
+        orphans = [self._tracks[tid] for tid in self._orphans]
+        if not ready or not orphans:
+            return
+        import numpy as np  # noqa: PLC0415
+        from scipy.optimize import linear_sum_assignment  # noqa: PLC0415
+
+        slots = [(p, k) for p in ready for k in range(p.free)]
+        big = 1e6
+        cost = np.full((len(slots), len(orphans)), big)
+        for i, (p, k) in enumerate(slots):
+            for j, tr in enumerate(orphans):
+                if self._covers(p, tr):
+                    cost[i, j] = abs(tr.born - p.scan.t) + 0.01 * k
+        rows, cols = linear_sum_assignment(cost)
+        for i, j in sorted(zip(rows, cols, strict=True), key=lambda ij: orphans[ij[1]].born):
+            if cost[i, j] >= big:
+                continue
+            pending, tr = slots[i][0], orphans[j]
+            if pending.free <= 0 or tr.session_id is not None:
+                continue
+            self._attach(pending, tr)
+            self._orphans.remove(tr.track_id)
+            self._placed.append(tr.track_id)
 
     def _attach(self, pending: _Pending, tr: _Track) -> None:
         scan = pending.scan
@@ -479,6 +504,7 @@ class SessionBinder:
 
     def _housekeep(self) -> None:
         now = self._now
+        self._assign()
         # 1. newborns no scan claimed in time: anonymous sessions
         for tid in sorted(self._orphans, key=lambda i: (self._tracks[i].born, i)):
             tr = self._tracks[tid]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from billing_helpers import DT, EXIT_XY, Person, frame
 
@@ -212,6 +213,31 @@ def test_numeric_track_states_and_bad_input(cfg: StoreConfig) -> None:
     b = SessionBinder(cfg)
     b.on_entry(0.0, "e1", "tok", 0, "entry")
     b.on_tracks(0.5, [(1, 1.1, 0.5, 1)])
+    b.advance(1.5)  # binding is decided bind_delay after the scan
     assert b.session_of_track(1) == "s-e1"
     with pytest.raises(ValueError, match="track state"):
         b.on_tracks(1.0, [(1, 1.1, 0.5, "dancing")])
+
+
+def test_unscanned_walker_just_before_a_scan_does_not_shift_bindings(cfg: StoreConfig) -> None:
+    """Crowded entry: an unscanned shopper enters 0.8 s before a scanning one, who is followed
+    by two more scanners 0.8 s apart. First come first served would hand the first scan the
+    unscanned track and shift every later binding by one; time proximity does not."""
+    b = SessionBinder(cfg)
+    births = {2: 5.4, 3: 6.2, 4: 7.0, 5: 7.8}
+    scans = {"e3": 6.2, "e4": 7.0, "e5": 7.8}
+    events = [(t, "scan", e) for e, t in scans.items()] + \
+        [(t + 0.1, "track", tid) for tid, t in births.items()]
+    seen: list[int] = []
+    for t, kind, what in sorted(events, key=lambda e: e[0]):
+        if kind == "scan":
+            b.on_entry(t, what, f"tok-{what}", 0, "entry")
+        else:
+            seen.append(what)
+            b.on_tracks(t, [(tid, 1.1, 0.5, 1) for tid in seen])
+    for t in np.arange(8.0, 12.0, 0.2):
+        b.on_tracks(float(t), [(tid, 1.1, 0.5, 1) for tid in seen])
+    assert b.session_of_track(3) == "s-e3"
+    assert b.session_of_track(4) == "s-e4"
+    assert b.session_of_track(5) == "s-e5"
+    assert b.session_of_track(2) == "s-anon-2"
