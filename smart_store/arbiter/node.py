@@ -5,15 +5,20 @@ come from the billing node on /sessions. Decisions are made on the node clock (s
 replay) once their assignment window has closed. Carts are published RELIABLE +
 TRANSIENT_LOCAL with a ``pending`` flag that billing waits on before closing a receipt. The
 arbiter's whole state is written to ``state_file`` after every decision and restored on start,
-so a respawned arbiter continues where it stopped.
+so a respawned arbiter continues where it stopped. Malformed input is dropped and counted with a
+throttled warning (smart_store/ros/guard.py) before it reaches the arbiter: oversized messages,
+empty ids, unknown shelves or lanes, non-finite numbers, intervals ending before they start,
+sessions with an invalid state or more tracks than a scan can bring.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from rclpy.node import Node
@@ -45,10 +50,18 @@ from smart_store.msg import (
     WeightEvent,
 )
 from smart_store.resources import default_store_config
-from smart_store.ros.convert import reach_from_msg, to_time, weight_from_msg
+from smart_store.ros.convert import reach_from_msg, to_sec, to_time, weight_from_msg
+from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import profile
 from smart_store.ros.runner import run_node
+
+#: Serialised size limits (a track is ~600 bytes; the others are a few hundred bytes).
+MAX_TRACKS_BYTES = 1 << 20
+MAX_EVENT_BYTES = 64 * 1024
+#: A session is one scan plus at most 255 companions (EntryEvent.companions is a uint8).
+MAX_SESSION_TRACKS = 256
+SESSION_STATES = (Session.STATE_OPEN, Session.STATE_CLOSING, Session.STATE_CLOSED)
 
 
 def cart_msg(c: CartData, frame_id: str, pending: bool) -> Cart:
@@ -107,11 +120,17 @@ class CartArbiterNode(Node):
         self.review_pub = self.create_publisher(ReviewItem, REVIEW.name, profile(REVIEW.qos))
         self.marker_pub = self.create_publisher(MarkerArray, CART_MARKERS.name,
                                                 profile(CART_MARKERS.qos))
-        self.create_subscription(Session, SESSIONS.name, self.on_session, profile(SESSIONS.qos))
-        self.create_subscription(ReachEvent, REACHES.name, self.on_reach, profile(REACHES.qos))
-        self.create_subscription(WeightEvent, WEIGHT_EVENTS.name, self.on_weight,
-                                 profile(WEIGHT_EVENTS.qos))
-        self.create_subscription(TrackArray, TRACKS.name, self.on_tracks, profile(TRACKS.qos))
+        self.guard = InputGuard(self)
+        self.lane_shelf = {lane.id: lane.shelf_id for lane in self.cfg.lanes()}
+        self.last_tracks = -math.inf
+        self.guard.subscribe(Session, SESSIONS.name, self.on_session, profile(SESSIONS.qos),
+                             max_bytes=MAX_EVENT_BYTES)
+        self.guard.subscribe(ReachEvent, REACHES.name, self.on_reach, profile(REACHES.qos),
+                             max_bytes=MAX_EVENT_BYTES)
+        self.guard.subscribe(WeightEvent, WEIGHT_EVENTS.name, self.on_weight,
+                             profile(WEIGHT_EVENTS.qos), max_bytes=MAX_EVENT_BYTES)
+        self.guard.subscribe(TrackArray, TRACKS.name, self.on_tracks, profile(TRACKS.qos),
+                             max_bytes=MAX_TRACKS_BYTES)
         self.timer = self.create_timer(period, self.tick)
         self.positions: dict[int, tuple[float, float]] = {}
         self.pending_sent: dict[str, bool] = {}
@@ -123,25 +142,73 @@ class CartArbiterNode(Node):
                                f'{len(self.cfg.catalog)} products')
 
     def on_session(self, msg: Session) -> None:
+        if not msg.session_id:
+            raise Malformed('empty session id')
+        if msg.state not in SESSION_STATES:
+            raise Malformed('invalid session state', f'{msg.session_id}: {msg.state}')
+        if len(msg.track_ids) > MAX_SESSION_TRACKS:
+            raise Malformed('too many tracks', f'{msg.session_id}: {len(msg.track_ids)}')
         self.arbiter.on_session(msg.session_id, [int(t) for t in msg.track_ids],
                                 msg.account_token, bool(msg.anonymous))
 
     def on_reach(self, msg: ReachEvent) -> None:
+        self._check_reach(msg)
         try:
             self.arbiter.on_reach(reach_from_msg(msg))
         except (ValueError, KeyError) as err:
             self.dropped += 1
-            self.get_logger().warning(f'dropped reach {msg.event_id}: {err}')
+            raise Malformed('rejected reach', f'{msg.event_id}: {err}') from err
+
+    def _check_reach(self, msg: ReachEvent) -> None:
+        lanes = list(msg.lane_ids)
+        if not msg.event_id:
+            raise Malformed('empty reach id')
+        if not lanes or any(self.lane_shelf.get(lane) != msg.shelf_id for lane in lanes):
+            raise Malformed('unknown lanes', f'{msg.event_id}: {len(lanes)} lane(s) of shelf '
+                            f'{msg.shelf_id!r} not all known there')
+        if len(set(lanes)) != len(lanes) or len(msg.lane_dwell) != len(lanes):
+            raise Malformed('inconsistent lanes', f'{msg.event_id}: {len(lanes)} lanes, '
+                            f'{len(msg.lane_dwell)} dwell times')
+        if not (finite(msg.confidence, msg.wrist_confidence, *msg.lane_dwell)
+                and 0.0 <= msg.confidence <= 1.0 and 0.0 <= msg.wrist_confidence <= 1.0
+                and min(msg.lane_dwell) >= 0.0):
+            raise Malformed('invalid numbers', f'{msg.event_id}: confidence {msg.confidence}, '
+                            f'dwell {list(msg.lane_dwell)[:3]}')
+        if to_sec(msg.end) < to_sec(msg.start):
+            raise Malformed('ends before it starts', msg.event_id)
 
     def on_weight(self, msg: WeightEvent) -> None:
+        if not msg.event_id:
+            raise Malformed('empty weight event id')
+        if msg.lane_id not in self.lane_shelf:
+            raise Malformed('unknown lane', f'{msg.event_id}: {msg.lane_id!r}')
+        if not finite(msg.delta_grams, msg.noise_grams) or msg.noise_grams < 0.0:
+            raise Malformed('invalid numbers', f'{msg.event_id}: delta {msg.delta_grams}, '
+                            f'noise {msg.noise_grams}')
+        if to_sec(msg.end) < to_sec(msg.start):
+            raise Malformed('ends before it starts', msg.event_id)
         try:
             self.arbiter.on_weight(weight_from_msg(msg))
         except (ValueError, KeyError) as err:
             self.dropped += 1
-            self.get_logger().warning(f'dropped weight event {msg.event_id}: {err}')
+            raise Malformed('rejected weight event', f'{msg.event_id}: {err}') from err
 
     def on_tracks(self, msg: TrackArray) -> None:
-        self.positions = {int(t.id): (t.position.x, t.position.y) for t in msg.tracks}
+        t = to_sec(msg.header.stamp)
+        if t < self.last_tracks:
+            raise Malformed('out-of-order stamp', f'{t:.3f} s after {self.last_tracks:.3f} s')
+        self.last_tracks = t
+        bad: Counter[str] = Counter()
+        positions = {}
+        for track in msg.tracks:
+            problem = track_problem(track)
+            if problem:
+                bad[problem] += 1
+            else:
+                positions[int(track.id)] = (track.position.x, track.position.y)
+        if bad:
+            self.guard.drop_counts(TRACKS.name, bad.items())
+        self.positions = positions
 
     def _publish_cart(self, cart: CartData) -> None:
         pending = self.arbiter.pending(cart.session_id)

@@ -68,6 +68,9 @@ class ArbiterPolicy:
     ignore_below_g: float = 8.0
     #: Prior odds of a product that neither the lane nor the reaching session accounts for.
     catalog_prior: float = 1e-3
+    #: Prior of a foreign (misplaced) item being the one picked from its lane: it was put back
+    #: in front, so it is the likeliest next take (at least this, else its share of the lane).
+    foreign_front_prior: float = 0.5
     #: Prior odds that a held item goes back onto a lane that is not its planogram lane.
     misplace_prior: float = 0.3
     #: Prior odds that a put-back is an item the session does not hold (lane / foreign sku).

@@ -130,7 +130,8 @@ def explain_weight(
                 return 0.0, "planogram"
             c = lane_items.get(sku, 0)
             if c >= q:
-                return min(0.0, math.log(c / max(n_planned, 1))), "lane"
+                share = max(c / max(n_planned, 1), policy.foreign_front_prior)
+                return min(0.0, math.log(share)), "lane"
             return math.log(policy.catalog_prior), "catalog"
         if held.get(sku, 0) >= q:
             return (0.0 if sku == lane_sku else math.log(policy.misplace_prior)), "session"
