@@ -131,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
         print(f'[bench] {name}: ' + ', '.join(
             f'{t}={c}' for (_, t, _), c in zip(COLUMNS[2:], row_cells(row)[2:], strict=True)),
             flush=True)
+    stem = 'bench_truth_tracks' if args.ablation else 'bench'
+    previous = args.out / f'{stem}.json'
+    if args.scenarios and previous.is_file():
+        # Re-running some scenarios updates their rows of the existing table.
+        kept = [r for r in json.loads(previous.read_text())['rows']
+                if r['scenario'] not in {row['scenario'] for row in rows}]
+        rows = sorted(kept + rows, key=lambda r: r['scenario'])
     total = ReceiptScore()
     for r in rows:
         for key in ('visits', 'receipts', 'exact', 'reviewed', 'tp', 'fp', 'fn'):
@@ -148,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
     title = f'Benchmark{label}, {machine()}'
     print(f'\n{title}\n' + text(header, body))
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = 'bench_truth_tracks' if args.ablation else 'bench'
     (args.out / f'{stem}.md').write_text(f'{title}\n\n{markdown(header, body)}\n',
                                          encoding='utf-8')
     (args.out / f'{stem}.json').write_text(json.dumps(
