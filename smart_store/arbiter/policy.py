@@ -69,8 +69,8 @@ class ArbiterPolicy:
     #: Prior odds of a product that neither the lane nor the reaching session accounts for.
     catalog_prior: float = 1e-3
     #: Prior of a foreign (misplaced) item being the one picked from its lane: it was put back
-    #: in front, so it is the likeliest next take (at least this, else its share of the lane).
-    foreign_front_prior: float = 0.5
+    #: in front, so it is as likely a next take as the planned product (the weight decides).
+    foreign_front_prior: float = 1.0
     #: Prior odds that a held item goes back onto a lane that is not its planogram lane.
     misplace_prior: float = 0.3
     #: Prior odds that a put-back is an item the session does not hold (lane / foreign sku).
