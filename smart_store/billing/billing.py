@@ -161,8 +161,11 @@ class BillingLogic:
         """The receipt ``session`` would get now (nothing is stored)."""
         if session.exit_time is None:
             session = _with_exit(session, session.stamp)
+        # A misplaced item is a re-shelving task for staff, not a doubt about what this
+        # session owes: it does not put the receipt on review.
         reviews = [r for r in self._reviews.values()
-                   if r.session_id in ("", session.session_id)]
+                   if r.session_id in ("", session.session_id)
+                   and r.kind != int(ReviewKind.MISPLACED_ITEM)]
         return build_receipt(session, self._carts.get(session.session_id), self.cfg.catalog,
                              currency=self.cfg.currency, tax_rate=self.tax_rate,
                              reviews=reviews, notes=notes)
