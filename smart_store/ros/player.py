@@ -14,10 +14,14 @@ from dataclasses import dataclass
 
 from rclpy.node import Node
 from rclpy.publisher import Publisher
-from rclpy.qos import QoSProfile
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from smart_store.ros.qos import SENSOR, profile
+
+# Reliable but volatile, shallow: every frame reaches a reliable subscriber, nothing is kept.
+RELIABLE_IMAGES = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.VOLATILE)
 
 
 def ros_msg_class(typename: str) -> type:
@@ -39,14 +43,20 @@ class Player:
     """Paces serialised messages against the wall clock and publishes them."""
 
     def __init__(self, node: Node, topics: dict[str, tuple[str, str]], *, rate: float = 1.0,
-                 clock: bool = True, clock_hz: float = 100.0) -> None:
+                 clock: bool = True, clock_hz: float = 100.0,
+                 reliable_images: bool = False) -> None:
+        """``reliable_images``: publish sensor_msgs/Image topics RELIABLE instead of their
+        recorded best-effort QoS. Bursts of large images (every camera at one stamp) lose
+        fragments over best effort; a reliable publisher still serves best-effort
+        subscribers, and a subscriber that asks for reliability gets every frame."""
         if rate <= 0.0:
             raise ValueError('rate must be positive')
         self._node = node
         self._rate = rate
         self._pubs: dict[str, Publisher] = {}
         for topic, (typename, role) in topics.items():
-            qos: QoSProfile = profile(role)
+            reliable = reliable_images and typename == 'sensor_msgs/msg/Image'
+            qos: QoSProfile = RELIABLE_IMAGES if reliable else profile(role)
             self._pubs[topic] = node.create_publisher(ros_msg_class(typename), topic, qos)
         self._clock_pub = node.create_publisher(Clock, '/clock', SENSOR) if clock else None
         self._clock_period_ns = int(1e9 / clock_hz)

@@ -12,6 +12,7 @@ request, the 2D detections.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -35,6 +36,7 @@ from smart_store.msg import (
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import to_sec, to_time
 from smart_store.ros.params import declare_bool, declare_float, declare_int, declare_str
+from smart_store.ros.player import RELIABLE_IMAGES
 from smart_store.ros.qos import SENSOR, profile
 from smart_store.ros.runner import run_node
 from smart_store.tracking.framesets import FrameSetAssembler
@@ -73,12 +75,16 @@ class TrackerNode(Node):
                              high=4096)
         self.rate = declare_float(self, 'inference_rate', 5.0, 'frame sets per second run '
                                   'through the network', low=0.1, high=120.0)
-        max_wait = declare_float(self, 'max_wait', 0.15, 's a frame set waits for late frames',
+        max_wait = declare_float(self, 'max_wait', 0.4, 's a frame set waits for late frames',
                                  low=0.0, high=2.0)
         threads = declare_int(self, 'torch_threads', 1, 'CPU threads for inference',
                               low=1, high=64)
         self.publish_detections = declare_bool(self, 'publish_detections', True,
                                                 'also publish the 2D detections')
+        image_reliable = declare_bool(self, 'image_reliable', False,
+                                      'subscribe to images RELIABLE (needs reliable camera '
+                                      'publishers: a bag replay, or drivers with a QoS override)',
+                                      read_only=True)
         self.cfg = load_store_config(path or default_store_config())
         from smart_store.tracking.pose.backend import TorchPoseBackend  # noqa: PLC0415
 
@@ -96,13 +102,25 @@ class TrackerNode(Node):
         self.marker_pub = self.create_publisher(MarkerArray, TRACK_MARKERS.name,
                                                 profile(TRACK_MARKERS.qos))
         self.det_pub = self.create_publisher(PersonDetectionArray, DETECTIONS.name, SENSOR)
+        image_qos = RELIABLE_IMAGES if image_reliable else SENSOR
         for cam in self.cfg.cameras:
             self.create_subscription(Image, cam.topic,
-                                     lambda msg, c=cam.id: self.on_image(c, msg), SENSOR)
+                                     lambda msg, c=cam.id: self.on_image(c, msg), image_qos)
         self.last_processed = -np.inf
         self.trails: dict[int, deque[tuple[float, float]]] = {}
         self.stats = {'frame_sets': 0, 'skipped_sets': 0, 'bad_images': 0}
+        # Inference runs in a worker thread so that image callbacks keep flowing into the
+        # frame-set assembler while the network is busy; the worker always takes the newest
+        # closed frame set (older ones waiting are skipped, never queued up).
+        self._slot: tuple[float, dict[str, Image]] | None = None
+        self._slot_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name='tracker-inference',
+                                        daemon=True)
+        self._worker.start()
         self.timer = self.create_timer(0.02, self.tick)
+        self.report_timer = self.create_timer(10.0, self.report)
         self.get_logger().info(
             f'pose on {self.backend.device} at {self.backend.input_size[0]}x'
             f'{self.backend.input_size[1]}, {self.rate:g} frame sets/s, '
@@ -118,13 +136,43 @@ class TrackerNode(Node):
         sets = self.assembler.poll(self._now())
         if not sets:
             return
-        newest = sets[-1]
+        # The newest of the fullest sets: a set closed by the wait limit with few cameras
+        # (frames still in flight) is worth less than a slightly older complete one.
+        newest = max(sets, key=lambda fs: (len(fs.items), fs.stamp))
         self.stats['skipped_sets'] += len(sets) - 1
         if newest.stamp - self.last_processed < 1.0 / self.rate - 1e-3:
             self.stats['skipped_sets'] += 1
             return
         self.last_processed = newest.stamp
-        self.process(newest.stamp, newest.items)
+        with self._slot_lock:
+            if self._slot is not None:
+                self.stats['skipped_sets'] += 1  # the worker is still busy: newest wins
+            self._slot = (newest.stamp, dict(newest.items))
+        self._wake.set()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            with self._slot_lock:
+                job, self._slot = self._slot, None
+            if job is not None:
+                try:
+                    self.process(*job)
+                except Exception as err:  # noqa: BLE001 - one bad frame set must not stop tracking
+                    self.get_logger().error(f'frame set at {job[0]:.3f} failed: {err!r}')
+
+    def report(self) -> None:
+        late = sum(self.assembler.late.values())
+        self.get_logger().info(
+            f"{self.stats['frame_sets']} frame sets processed, {self.stats['skipped_sets']} "
+            f"skipped, {late} late frames, {self.stats['bad_images']} bad images")
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._worker.join(timeout=5.0)
+        super().destroy_node()
 
     def process(self, t: float, images: dict[str, Image]) -> None:
         cams, frames = [], []
