@@ -156,7 +156,9 @@ class Pipeline:
         per_node: dict[str, dict[str, object]] = {
             'billing': {'database': str(self.results / 'store.db')},
             'cart_arbiter': {'state_file': str(self.results / 'arbiter_state.json')},
-            'tracker': {'truth_dir': str(self.run_dir / 'truth')} if ablation else {},
+            'shelf_events': {'state_file': str(self.results / 'shelf_events_state.json')},
+            'tracker': ({'truth_dir': str(self.run_dir / 'truth')} if ablation
+                        else {'image_reliable': True}),
         }
         for name, params in (extra_params or {}).items():
             per_node.setdefault(name, {}).update(params)
@@ -193,8 +195,15 @@ class Pipeline:
     def play(self, *, rate: float = 1.0, tail: float = 6.0, wait_nodes: float = 60.0,
              on_progress: Callable[[float, float], None] | None = None,
              on_receipt: Callable[[Any], None] | None = None,
-             during: Callable[[float, Pipeline], None] | None = None) -> PipelineResult:
-        """Play the run's bag into the running graph; returns when the tail has passed."""
+             during: Callable[[float, Pipeline], None] | None = None,
+             topic_filter: Callable[[int, str, bytes], bool] | None = None) -> PipelineResult:
+        """Play the run's bag into the running graph; returns when the tail has passed.
+
+        ``during(sim_s, pipeline)`` is called after every published message;
+        ``topic_filter(stamp_ns, topic, cdr)`` is asked about every bag message before it is
+        published and leaves it out of the replay when it returns False (drills: a stalled
+        sensor hub).
+        """
         os.environ['ROS_DOMAIN_ID'] = str(self.domain_id)
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         import rclpy  # noqa: PLC0415
@@ -228,7 +237,7 @@ class Pipeline:
             spin.start()
             self._wait_for_nodes(player_node, wait_nodes)
             topics = bag_topics(bag)
-            player = Player(player_node, topics, rate=rate, clock=True)
+            player = Player(player_node, topics, rate=rate, clock=True, reliable_images=True)
             start_ns, end_ns = bag_time_range(bag)
             total = (end_ns - start_ns) / 1e9 + tail
             wall0 = time.monotonic()
@@ -242,7 +251,8 @@ class Pipeline:
                 if during is not None:
                     during(sim, self)
 
-            stream = ((m.stamp_ns, m.topic, m.data) for m in read_bag(bag))
+            stream = ((m.stamp_ns, m.topic, m.data) for m in read_bag(bag)
+                      if topic_filter is None or topic_filter(m.stamp_ns, m.topic, m.data))
             player.play(_with_tail(stream, end_ns, tail), keep_going=rclpy.ok,
                         on_progress=progress)
             time.sleep(1.0)  # let the last messages land

@@ -7,8 +7,11 @@ Pure Python + numpy / scipy; the ROS shell is node.py. Every threshold is an
 
 When events are decided
     A weight event waits until ``now >= event.end + decision_delay_s`` [1.0 s], so a reach
-    published after the weight settled still counts; a reach arriving later than that is
-    ignored for it. Events are decided in WINDOWS - events of one shelf whose time windows
+    published after the weight settled still counts. A PICK decided with no reach is kept for
+    ``reach_memory_s`` [60 s]: a reach that arrives later and explains it (a respawned reach
+    detector catching up, a lagging stage) is then applied like a timely one, plus an ``other``
+    review ("late reach") for its session, instead of the item going unbilled. Events are decided
+    in WINDOWS - events of one shelf whose time windows
     overlap (within ``window_gap_s`` [0.25 s]) or that share a candidate reach - a window only
     once all its events are ripe, and windows strictly in order of their first start: a later
     window waits for an earlier unripe one, so a pick is always booked before the put-back of
@@ -243,6 +246,7 @@ class CartArbiter:
         self._reaches: dict[str, Reach] = {}
         self._used_slots: dict[tuple[str, str], str] = {}
         self._decided: dict[str, float] = {}  # event id -> end, for duplicate suppression
+        self._reachless: dict[str, WeightEvent] = {}  # picks decided with no reach (late ones)
         self._sessions: dict[str, _Session] = {}
         self._track_session: dict[int, str] = {}
         self._carts: dict[str, _CartState] = {}
@@ -337,6 +341,7 @@ class CartArbiter:
         out: list[ArbiterOutput] = list(self._outbox)
         self._outbox.clear()
         reaches = list(self._reaches.values())
+        out.extend(self._late_reaches(reaches))
         windows = assignment_windows(list(self._pending.values()), reaches, self.policy)
         delay = self.policy.decision_delay_s
         for window in windows:
@@ -363,6 +368,35 @@ class CartArbiter:
         out.extend(self._cart(sid) for sid in self._changed if sid in self._carts)
         self._changed.clear()
         self._prune()
+        return out
+
+    def _late_reaches(self, reaches: list[Reach]) -> list[ArbiterOutput]:
+        """Picks decided with no reach that a reach which arrived since then explains."""
+        out: list[ArbiterOutput] = []
+        for eid, ev in sorted(self._reachless.items(), key=lambda kv: (kv[1].start, kv[0])):
+            cands = [r for r in candidate_reaches(
+                ev, [r for r in reaches if r.shelf_id == ev.shelf_id], self.policy)
+                if (r.event_id, ev.lane_id) not in self._used_slots]
+            if not cands:
+                continue
+            a = assign_window([ev], cands, self.policy, used_slots=self._used_slots,
+                              bonus=self._holder_bonus)[ev.event_id]
+            reach = self._reaches.get(a.reach_id) if a.reach_id is not None else None
+            if reach is None:
+                continue
+            del self._reachless[eid]
+            decided = self._decide(ev, a)
+            sid = self._session_for_track(reach.track_id)
+            out.extend(decided)
+            out.append(ReviewItem(
+                review_id=f"{ev.event_id}:late_reach", kind=ReviewKind.OTHER, session_id=sid,
+                shelf_id=ev.shelf_id, lane_id=ev.lane_id, sku="",
+                event_ids=(ev.event_id, reach.event_id), confidence=_clamp(a.confidence),
+                detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} was decided with no reach; "
+                f"reach {reach.event_id} of track {reach.track_id} arrived later and explains it "
+                f"(a stage restarted or lagged): applied to session {sid}",
+                stamp=ev.end,
+            ))
         return out
 
     def _holder_bonus(self, event: WeightEvent, reach: Reach) -> float:
@@ -417,6 +451,8 @@ class CartArbiter:
                 detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} with no hand in it "
                 f"(best match: {best_text}); no cart changed",
             ))
+            if ev.delta_grams < 0 and best is not None:
+                self._reachless[ev.event_id] = ev  # a late reach may still explain it
             return out
         self._used_slots[(reach.event_id, ev.lane_id)] = ev.event_id
         if a.ambiguous:
@@ -632,6 +668,7 @@ class CartArbiter:
             del self._reaches[rid]
         self._used_slots = {k: v for k, v in self._used_slots.items() if k[0] not in old}
         self._decided = {k: t for k, t in self._decided.items() if t >= horizon}
+        self._reachless = {k: e for k, e in self._reachless.items() if e.end >= reach_horizon}
 
     # ---------------------------------------------------------------------------- persistence
     def snapshot(self) -> dict[str, Any]:
@@ -646,6 +683,8 @@ class CartArbiter:
                         sorted(self._reaches.values(), key=lambda r: (r.start, r.event_id))],
             "used_slots": [[r, lane, e] for (r, lane), e in sorted(self._used_slots.items())],
             "decided": dict(sorted(self._decided.items())),
+            "reachless": [_plain(dataclasses.asdict(e)) for e in
+                          sorted(self._reachless.values(), key=lambda e: (e.start, e.event_id))],
             "sessions": [dataclasses.asdict(s) for _, s in sorted(self._sessions.items())],
             "carts": [c.to_dict() for _, c in sorted(self._carts.items())],
             "outbox": [_output_to_dict(o) for o in self._outbox],
@@ -663,6 +702,8 @@ class CartArbiter:
         self._reaches = {r.event_id: r for r in map(_reach_from_dict, state["reaches"])}
         self._used_slots = {(str(r), str(lane)): str(e) for r, lane, e in state["used_slots"]}
         self._decided = {str(k): float(v) for k, v in state["decided"].items()}
+        self._reachless = {e.event_id: e for e in
+                           map(_event_from_dict, state.get("reachless", []))}
         self._sessions = {}
         self._track_session = {}
         for s in state["sessions"]:

@@ -150,6 +150,7 @@ class CartArbiterNode(Node):
             raise Malformed('too many tracks', f'{msg.session_id}: {len(msg.track_ids)}')
         self.arbiter.on_session(msg.session_id, [int(t) for t in msg.track_ids],
                                 msg.account_token, bool(msg.anonymous))
+        self._save()  # a binding must survive a restart even if no decision follows it
 
     def on_reach(self, msg: ReachEvent) -> None:
         self._check_reach(msg)

@@ -69,6 +69,7 @@ class BillingLogic:
         # --- recovery: everything not yet billed
         sessions = store.open_sessions()
         self.binder.restore(sessions, store.open_entry_scans(), store.open_newborns())
+        self.binder.restore_closed_tracks(store.closed_track_ids())
         self._sessions: dict[str, Session] = {s.session_id: s for s in sessions}
         self._carts: dict[str, CartSnapshot] = store.open_carts()
         self._reviews: dict[str, ReviewItem] = {r.review_id: r for r in store.open_reviews()}

@@ -4,12 +4,17 @@ A thin shell around billing/billing.py (BillingLogic + SQLite BillingStore): it 
 EntryEvent, TrackArray, Cart, CartUpdate and ReviewItem messages, ticks the logic on the node
 clock (sim time under replay), and publishes Session, Receipt and its own ReviewItems. Everything
 is written to SQLite (WAL) before it is acted on, so a respawned billing node resumes the open
-sessions and never issues a receipt twice.
+sessions and never issues a receipt twice. Malformed input is dropped and counted with a
+throttled warning (smart_store/ros/guard.py) before it reaches the logic or the database:
+oversized messages, empty ids, track arrays going back in time, tracks with an invalid state or
+a non-finite position, non-finite confidences.
 """
 
 from __future__ import annotations
 
+import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 from rclpy.node import Node
@@ -17,6 +22,7 @@ from rclpy.node import Node
 from smart_store.billing.billing import BillingLogic
 from smart_store.billing.model import Receipt as ReceiptData
 from smart_store.billing.model import ReviewItem as ReviewData
+from smart_store.billing.model import ReviewKind
 from smart_store.billing.model import Session as SessionData
 from smart_store.billing.sessions import BinderChanges
 from smart_store.billing.store import BillingStore
@@ -34,9 +40,15 @@ from smart_store.msg import (
 )
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import to_sec, to_time
+from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
 from smart_store.ros.params import declare_float, declare_str
-from smart_store.ros.qos import profile
+from smart_store.ros.qos import EVENTS_VOLATILE, profile
 from smart_store.ros.runner import run_node
+
+#: Serialised size limits (a track is ~600 bytes, a cart line ~60).
+MAX_TRACKS_BYTES = 1 << 20
+MAX_CART_BYTES = 256 * 1024
+MAX_EVENT_BYTES = 256 * 1024
 
 
 def session_msg(s: SessionData, frame_id: str) -> Session:
@@ -98,6 +110,10 @@ class BillingNode(Node):
                             high=1.0)
         period = declare_float(self, 'tick_period', 0.1, 's between billing checks',
                                low=0.01, high=5.0)
+        self.track_gap = declare_float(self, 'track_gap', 2.0, 's without person tracks after '
+                                       'which the sessions in the store go to review (the '
+                                       'tracker was down: reaches then are lost)', low=0.1,
+                                       high=60.0)
         self.cfg = load_store_config(path or default_store_config())
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = BillingStore(Path(database))
@@ -106,17 +122,28 @@ class BillingNode(Node):
         self.sessions_pub = self.create_publisher(Session, SESSIONS.name, profile(SESSIONS.qos))
         self.receipts_pub = self.create_publisher(Receipt, RECEIPTS.name, profile(RECEIPTS.qos))
         self.review_pub = self.create_publisher(ReviewItem, REVIEW.name, profile(REVIEW.qos))
-        self.create_subscription(EntryEvent, ENTRY.name, self.on_entry, profile(ENTRY.qos))
-        self.create_subscription(TrackArray, TRACKS.name, self.on_tracks, profile(TRACKS.qos))
-        self.create_subscription(Cart, CARTS.name, self.on_cart, profile(CARTS.qos))
-        self.create_subscription(CartUpdate, CART_UPDATES.name, self.on_update,
-                                 profile(CART_UPDATES.qos))
-        self.create_subscription(ReviewItem, REVIEW.name, self.on_review, profile(REVIEW.qos))
+        self.guard = InputGuard(self)
+        self.last_tracks = -math.inf
+        # volatile: the gate app (or `ros2 bag play`) publishes the scans
+        self.guard.subscribe(EntryEvent, ENTRY.name, self.on_entry, EVENTS_VOLATILE,
+                             max_bytes=MAX_EVENT_BYTES)
+        self.guard.subscribe(TrackArray, TRACKS.name, self.on_tracks, profile(TRACKS.qos),
+                             max_bytes=MAX_TRACKS_BYTES)
+        self.guard.subscribe(Cart, CARTS.name, self.on_cart, profile(CARTS.qos),
+                             max_bytes=MAX_CART_BYTES)
+        self.guard.subscribe(CartUpdate, CART_UPDATES.name, self.on_update,
+                             profile(CART_UPDATES.qos), max_bytes=MAX_EVENT_BYTES)
+        self.guard.subscribe(ReviewItem, REVIEW.name, self.on_review, profile(REVIEW.qos),
+                             max_bytes=MAX_EVENT_BYTES)
         self.timer = self.create_timer(period, self.tick)
         self.issued = 0
         recovered = self.logic.open_sessions()
         self.get_logger().info(f'billing on {database}: {len(recovered)} open session(s) '
                                'recovered')
+        # A respawned billing node has no history on /sessions: publish what it recovered, or a
+        # cart arbiter that restarts after it would not know whose tracks are whose.
+        for session in recovered:
+            self.sessions_pub.publish(session_msg(session, self.cfg.frame_id))
         self._publish_sessions()
 
     def _changes(self, changes: BinderChanges) -> None:
@@ -129,22 +156,66 @@ class BillingNode(Node):
             self.sessions_pub.publish(session_msg(session, self.cfg.frame_id))
 
     def on_entry(self, msg: EntryEvent) -> None:
+        if not msg.event_id:
+            raise Malformed('empty entry event id')
         self._changes(self.logic.on_entry(to_sec(msg.header.stamp), msg.event_id,
                                           msg.account_token, int(msg.companions), msg.gate_id))
 
     def on_tracks(self, msg: TrackArray) -> None:
-        observations = [(int(t.id), float(t.position.x), float(t.position.y), int(t.state))
-                        for t in msg.tracks]
-        self._changes(self.logic.on_tracks(to_sec(msg.header.stamp), observations))
+        t = to_sec(msg.header.stamp)
+        if t < self.last_tracks:
+            raise Malformed('out-of-order stamp', f'{t:.3f} s after {self.last_tracks:.3f} s')
+        if math.isfinite(self.last_tracks) and t - self.last_tracks > self.track_gap:
+            self._tracking_gap(self.last_tracks, t)
+        self.last_tracks = t
+        bad: Counter[str] = Counter()
+        observations = []
+        for track in msg.tracks:
+            problem = track_problem(track)
+            if problem:
+                bad[problem] += 1
+            else:
+                observations.append((int(track.id), float(track.position.x),
+                                     float(track.position.y), int(track.state)))
+        if bad:
+            self.guard.drop_counts(TRACKS.name, bad.items())
+        self._changes(self.logic.on_tracks(t, observations))
+
+    def _tracking_gap(self, start: float, end: float) -> None:
+        """No tracks from ``start`` to ``end``: whoever was in the store then may have taken
+        something no reach explains, so their receipts go to review."""
+        sessions = [s for s in self.logic.open_sessions() if s.entry_time <= end]
+        self.get_logger().warning(f'no person tracks for {end - start:.1f} s ({start:.2f} to '
+                                  f'{end:.2f}): {len(sessions)} session(s) sent to review')
+        for session in sessions:
+            review = ReviewData(
+                review_id=f'rv-trackgap-{session.session_id}-{round(start * 1000)}',
+                kind=int(ReviewKind.OTHER), session_id=session.session_id, stamp=start,
+                detail=f'no person tracks for {end - start:.1f} s while this session was in the '
+                       'store: a reach in that time cannot be attributed')
+            if self.logic.on_review(review):
+                self.review_pub.publish(review_msg(review, self.cfg.frame_id))
 
     def on_cart(self, msg: Cart) -> None:
+        if not msg.session_id:
+            raise Malformed('empty session id')
+        if not all(finite(line.confidence) and line.sku for line in msg.lines):
+            raise Malformed('invalid cart line', f'{msg.session_id} revision {msg.revision}')
         self.pending[msg.session_id] = bool(msg.pending)
         self.logic.on_cart(_Stamped(msg))  # type: ignore[arg-type]
 
     def on_update(self, msg: CartUpdate) -> None:
+        if not msg.update_id or not msg.session_id:
+            raise Malformed('empty id', f'update {msg.update_id!r} of {msg.session_id!r}')
+        if not finite(msg.confidence):
+            raise Malformed('non-finite confidence', msg.update_id)
         self.logic.on_cart_update(_Stamped(msg))
 
     def on_review(self, msg: ReviewItem) -> None:
+        if not msg.review_id:
+            raise Malformed('empty review id')
+        if not finite(msg.confidence):
+            raise Malformed('non-finite confidence', msg.review_id)
         self.logic.on_review(_Stamped(msg))
 
     def tick(self) -> None:

@@ -329,6 +329,11 @@ class SessionBinder:
             self._closed_tracks.add(tid)
         return live.snapshot()
 
+    def restore_closed_tracks(self, track_ids: Iterable[int]) -> None:
+        """Tracks of sessions billed before a restart: never bound again, even if their old
+        frames are delivered once more."""
+        self._closed_tracks.update(int(t) for t in track_ids)
+
     def restore(self, sessions: Iterable[Session], scans: Iterable[EntryScan] = (),
                 newborns: Iterable[tuple[int, float, str]] = ()) -> None:
         """Rebuild state after a restart from stored open sessions, unfinished scans and

@@ -318,6 +318,15 @@ class BillingStore:
                                               order_by="entry_time, session_id")
         return [_session_from_row(r) for r in rows]
 
+    def closed_track_ids(self, limit: int = 1000) -> set[int]:
+        """Track ids of the ``limit`` most recently closed sessions: a restarted billing stage
+        may see their last frames again (events are kept for late joiners) and must not take
+        them for newborn shoppers."""
+        rows = self.db.execute(
+            f"SELECT track_ids FROM sessions WHERE state = {_CLOSED} "
+            "ORDER BY COALESCE(exit_time, stamp) DESC LIMIT ?", (int(limit),)).fetchall()
+        return {int(t) for (ids,) in rows for t in json.loads(ids or '[]')}
+
     # ---------------------------------------------------------------------------- entry scans
     def record_entry_scan(self, scan: EntryScan) -> bool:
         """Record an entry scan once (by event id). True if new."""

@@ -14,6 +14,7 @@ from smart_store.cli import (
     bench,
     demo,
     doctor,
+    drill,
     evaluate,
     graph,
     loadcell,
@@ -43,6 +44,7 @@ COMMANDS = {
     'demo': demo,
     'pose': pose,
     'bench': bench,
+    'drill': drill,
 }
 
 

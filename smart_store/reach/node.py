@@ -1,14 +1,18 @@
 """reach_detector node: tracks + beam breaks -> ReachEvent (and RViz highlights).
 
 A thin shell around reach/detector.py: it converts TrackArray and BeamBreak messages, feeds the
-detector in stamp order, and publishes what it decides. Malformed tracks (wrong keypoint count,
-non-finite stamps, stamps going backwards) are dropped and counted by the detector.
+detector in stamp order, and publishes what it decides. Malformed input is dropped and counted
+with a throttled warning (smart_store/ros/guard.py): oversized track arrays (before they are
+deserialised), stamps going backwards, tracks with an invalid state or a non-finite position,
+beam breaks of unknown shelves, with a non-finite range or ending before they start.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import zlib
+from collections import Counter
 
 from rclpy.node import Node
 from visualization_msgs.msg import Marker, MarkerArray
@@ -19,9 +23,14 @@ from smart_store.msg import BeamBreak, ReachEvent, TrackArray
 from smart_store.reach.detector import ReachDetector, ReachParams
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import beam_from_msg, reach_to_msg, to_sec, track_keypoints
+from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import profile
 from smart_store.ros.runner import run_node
+
+#: Serialised size limits: a track is ~600 bytes, so 1 MiB is well over a thousand people.
+MAX_TRACKS_BYTES = 1 << 20
+MAX_BEAM_BYTES = 8 * 1024
 
 
 class ReachDetectorNode(Node):
@@ -40,20 +49,42 @@ class ReachDetectorNode(Node):
         self.pub = self.create_publisher(ReachEvent, REACHES.name, profile(REACHES.qos))
         self.markers = self.create_publisher(MarkerArray, REACH_MARKERS.name,
                                              profile(REACH_MARKERS.qos))
-        self.create_subscription(TrackArray, TRACKS.name, self.on_tracks, profile(TRACKS.qos))
-        self.create_subscription(BeamBreak, BEAM_BREAKS.name, self.on_beam,
-                                 profile(BEAM_BREAKS.qos))
+        self.guard = InputGuard(self)
+        self.shelf_ids = frozenset(s.id for s in self.cfg.shelves)
+        self.last_tracks = -math.inf
+        self.guard.subscribe(TrackArray, TRACKS.name, self.on_tracks, profile(TRACKS.qos),
+                             max_bytes=MAX_TRACKS_BYTES)
+        self.guard.subscribe(BeamBreak, BEAM_BREAKS.name, self.on_beam,
+                             profile(BEAM_BREAKS.qos), max_bytes=MAX_BEAM_BYTES)
         self.published = 0
         self.get_logger().info(f'reach detection on {len(self.cfg.shelves)} shelving units, '
                                f'{len(self.cfg.lanes())} lanes')
 
     def on_beam(self, msg: BeamBreak) -> None:
-        self.detector.on_beam(beam_from_msg(msg))
+        beam = beam_from_msg(msg)
+        if beam.shelf_id not in self.shelf_ids:
+            raise Malformed('unknown shelf', repr(beam.shelf_id))
+        if not finite(beam.min_range) or beam.end < beam.start:
+            raise Malformed('invalid beam break', f'{beam.event_id}: range {beam.min_range}, '
+                            f'{beam.start:.3f}-{beam.end:.3f} s')
+        self.detector.on_beam(beam)
 
     def on_tracks(self, msg: TrackArray) -> None:
-        tracks = {int(t.id): track_keypoints(t) for t in msg.tracks
-                  if len(t.keypoints) == 17 and t.state != t.STATE_EXITED}
-        for reach in self.detector.on_tracks(to_sec(msg.header.stamp), tracks):
+        t = to_sec(msg.header.stamp)
+        if t < self.last_tracks:
+            raise Malformed('out-of-order stamp', f'{t:.3f} s after {self.last_tracks:.3f} s')
+        self.last_tracks = t
+        bad: Counter[str] = Counter()
+        tracks = {}
+        for track in msg.tracks:
+            problem = track_problem(track)
+            if problem:
+                bad[problem] += 1
+            elif track.state != track.STATE_EXITED:
+                tracks[int(track.id)] = track_keypoints(track)
+        if bad:
+            self.guard.drop_counts(TRACKS.name, bad.items())
+        for reach in self.detector.on_tracks(t, tracks):
             self.pub.publish(reach_to_msg(reach, self.cfg.frame_id))
             self.published += 1
             self._highlight(reach.lane_ids, msg)

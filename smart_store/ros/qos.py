@@ -19,8 +19,16 @@ LATCHED = QoSProfile(
 STATE = QoSProfile(
     depth=100, history=HistoryPolicy.KEEP_LAST,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-# Discrete events must not be dropped: reliable with a deep queue.
+# Discrete events must not be dropped: reliable with a deep queue, and kept by the publisher for
+# late joiners, so that a respawned node gets what was published while it was down (up to the
+# depth). Every consumer therefore takes events idempotently (by id, or by stamp order).
 EVENTS = QoSProfile(
+    depth=100, history=HistoryPolicy.KEEP_LAST,
+    reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# For subscriptions to topics that publishers outside the graph may feed (the gate app,
+# `ros2 bag play` of a recording): a transient-local subscription matches no volatile publisher,
+# a volatile one matches both.
+EVENTS_VOLATILE = QoSProfile(
     depth=100, history=HistoryPolicy.KEEP_LAST,
     reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 # Streams where the newest sample matters most.

@@ -159,15 +159,35 @@ def test_reach_arriving_after_weight_within_delay(mk):
     assert not shop.arb.pending("S1", now=13.0)
 
 
-def test_reach_arriving_after_the_delay_is_too_late(mk):
+def test_reach_arriving_after_the_delay_is_applied_with_a_review(mk):
+    # e.g. a respawned reach detector catching up: the pick is billed, and staff are told
     shop = mk.shop()
     shop.session("S1", 1)
     shop.feed(mk.weight("w1", "A2a", -350.0, 10.4, 11.0))
     out = shop.flush(12.1)
     assert [o.kind.label for o in out if isinstance(o, ReviewItem)] == ["reachless_change"]
-    shop.feed(mk.reach("r1", 1, "A2a", 10.0, 11.3))
-    shop.flush(20.0)
     assert shop.carts() == {"S1": {}}
+    shop.feed(mk.reach("r1", 1, "A2a", 10.0, 11.3))
+    out = shop.flush(20.0)
+    late = [o for o in out if isinstance(o, ReviewItem)]
+    assert [(o.review_id, o.session_id) for o in late] == [("w1:late_reach", "S1")]
+    assert shop.carts() == {"S1": {"COLA-330": 1}}
+    shop.feed(mk.reach("r2", 1, "A2a", 10.1, 11.2))  # a second late reach changes nothing
+    assert [o for o in shop.flush(21.0) if isinstance(o, ReviewItem | CartUpdate)] == []
+    assert shop.carts() == {"S1": {"COLA-330": 1}}
+
+
+def test_late_reach_is_not_applied_to_a_put_back_or_an_unrelated_lane(mk):
+    shop = mk.shop()
+    shop.session("S1", 1)
+    shop.feed(mk.weight("w1", "A2a", +350.0, 10.4, 11.0))  # reachless put-back: not kept
+    shop.flush(12.1)
+    shop.feed(mk.reach("r1", 1, "A2a", 10.0, 11.3))
+    assert [o for o in shop.flush(20.0) if isinstance(o, CartUpdate)] == []
+    shop.feed(mk.weight("w2", "A2a", -350.0, 30.4, 31.0))
+    shop.flush(32.1)
+    shop.feed(mk.reach("r2", 1, "A2a", 40.0, 41.0))  # too far from the event in time
+    assert [o for o in shop.flush(45.0) if isinstance(o, CartUpdate)] == []
 
 
 def test_pending_tracks_the_sessions_open_decisions(mk):
