@@ -204,8 +204,27 @@ class Pipeline:
         published and leaves it out of the replay when it returns False (drills: a stalled
         sensor hub).
         """
+        # The player, recorder and listener join the graph's domain; the caller's environment
+        # is restored afterwards (a test process must not stay in the pipeline's domain).
+        saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
         os.environ['ROS_DOMAIN_ID'] = str(self.domain_id)
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+        try:
+            return self._play(rate=rate, tail=tail, wait_nodes=wait_nodes,
+                              on_progress=on_progress, on_receipt=on_receipt, during=during,
+                              topic_filter=topic_filter)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def _play(self, *, rate: float, tail: float, wait_nodes: float,
+              on_progress: Callable[[float, float], None] | None,
+              on_receipt: Callable[[Any], None] | None,
+              during: Callable[[float, Pipeline], None] | None,
+              topic_filter: Callable[[int, str, bytes], bool] | None) -> PipelineResult:
         import rclpy  # noqa: PLC0415
         from rclpy.executors import MultiThreadedExecutor  # noqa: PLC0415
 
