@@ -50,7 +50,7 @@ from smart_store.msg import (
     WeightEvent,
 )
 from smart_store.resources import default_store_config
-from smart_store.ros.convert import reach_from_msg, to_sec, to_time, weight_from_msg
+from smart_store.ros.convert import reach_from_msg, review_msg, to_sec, to_time, weight_from_msg
 from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import profile
@@ -83,15 +83,6 @@ def update_msg(u: UpdateData, frame_id: str) -> CartUpdate:
     msg.sku, msg.quantity_delta, msg.unit_price = u.sku, int(u.quantity_delta), int(u.unit_price)
     msg.reason, msg.confidence = int(u.reason), float(u.confidence)
     msg.event_ids = list(u.event_ids)
-    return msg
-
-
-def review_msg(r: ReviewData, frame_id: str) -> ReviewItem:
-    msg = ReviewItem()
-    msg.header.stamp, msg.header.frame_id = to_time(r.stamp), frame_id
-    msg.review_id, msg.kind, msg.session_id = r.review_id, int(r.kind), r.session_id
-    msg.shelf_id, msg.lane_id, msg.sku = r.shelf_id, r.lane_id, r.sku
-    msg.event_ids, msg.confidence, msg.detail = list(r.event_ids), float(r.confidence), r.detail
     return msg
 
 

@@ -39,7 +39,7 @@ from smart_store.msg import (
     TrackArray,
 )
 from smart_store.resources import default_store_config
-from smart_store.ros.convert import to_sec, to_time
+from smart_store.ros.convert import review_msg, to_sec, to_time
 from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import EVENTS_VOLATILE, profile
@@ -75,15 +75,6 @@ def receipt_msg(r: ReceiptData, frame_id: str) -> Receipt:
     msg.entry_time, msg.exit_time = to_time(r.entry_time), to_time(r.exit_time)
     msg.track_ids = [int(t) for t in r.track_ids]
     msg.needs_review = bool(r.needs_review)
-    return msg
-
-
-def review_msg(r: ReviewData, frame_id: str) -> ReviewItem:
-    msg = ReviewItem()
-    msg.header.stamp, msg.header.frame_id = to_time(r.stamp), frame_id
-    msg.review_id, msg.kind, msg.session_id = r.review_id, int(r.kind), r.session_id
-    msg.shelf_id, msg.lane_id, msg.sku = r.shelf_id, r.lane_id, r.sku
-    msg.event_ids, msg.confidence, msg.detail = list(r.event_ids), float(r.confidence), r.detail
     return msg
 
 

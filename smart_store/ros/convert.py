@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
 
 from smart_store.events.model import BeamBreak as BeamBreakData
 from smart_store.events.model import WeightEvent as WeightEventData
-from smart_store.msg import BeamBreak, ReachEvent, Track, WeightEvent
+from smart_store.msg import BeamBreak, ReachEvent, ReviewItem, Track, WeightEvent
 from smart_store.reach.model import Reach
 
 
@@ -93,3 +94,13 @@ def reach_from_msg(msg: ReachEvent) -> Reach:
                  tuple(msg.lane_ids), tuple(float(d) for d in msg.lane_dwell),
                  to_sec(msg.start), to_sec(msg.end), float(msg.confidence), int(msg.evidence),
                  tuple(msg.beam_break_ids), float(msg.wrist_confidence))
+
+
+def review_msg(r: Any, frame_id: str) -> ReviewItem:
+    """A review item (arbiter's or billing's dataclass: the msg's fields, ``stamp`` in s)."""
+    msg = ReviewItem()
+    msg.header.stamp, msg.header.frame_id = to_time(r.stamp), frame_id
+    msg.review_id, msg.kind, msg.session_id = r.review_id, int(r.kind), r.session_id
+    msg.shelf_id, msg.lane_id, msg.sku = r.shelf_id, r.lane_id, r.sku
+    msg.event_ids, msg.confidence, msg.detail = list(r.event_ids), float(r.confidence), r.detail
+    return msg
