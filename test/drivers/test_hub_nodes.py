@@ -141,7 +141,7 @@ def test_loadcell_driver_weights_tare_and_stale(ros_env: dict[str, str], python:
     finally:
         rclpy.shutdown()
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=30)
         hub.close()
     assert 'Traceback' not in out, out
 
@@ -173,7 +173,7 @@ def test_distance_driver_publishes_ranges(ros_env: dict[str, str], python: str) 
     finally:
         rclpy.shutdown()
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=30)
         hub.close()
     mine = [r for r in ranges if r.header.frame_id == sensor.id]
     assert len(mine) > 50, out

@@ -51,7 +51,7 @@ def test_layout_node_process_publishes_markers(ros_env: dict[str, str], python: 
         assert any(entry.sku in t for entry in cfg.planogram.values() for t in texts)
     finally:
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
     assert 'published' in out and 'layout markers' in out
 
