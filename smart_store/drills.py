@@ -877,10 +877,12 @@ class Drills:
                                    'reviewed': s.reviewed}
         res.check('one receipt per visit', s.receipts == s.visits and not s.unmatched_visits
                   and out.rows == len(out.receipts),
-                  f'{s.receipts} receipts for {s.visits} visits')
-        silent = [b.session_id for v, b in match(data.visits, data.billed)
-                  if v is not None and b is not None and not b.needs_review
-                  and v.lines != b.lines]
+                  f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} visit(s) '
+                  f'without a receipt, {s.unmatched_receipts} receipt(s) matching no visit')
+        pairs = match(data.visits, data.billed)
+        silent = [b.session_id for v, b in pairs
+                  if b is not None and not b.needs_review
+                  and (v.lines if v is not None else {}) != b.lines]
         res.check('receipts exact or sent to review (no silent wrong charge)', not silent,
                   f'{s.exact} exact, {s.reviewed} to review; silently wrong: '
                   f'{silent or "none"}' + (f'; {"; ".join(s.mismatches)}' if s.mismatches

@@ -8,10 +8,10 @@ Pure Python + numpy / scipy; the ROS shell is node.py. Every threshold is an
 When events are decided
     A weight event waits until ``now >= event.end + decision_delay_s`` [1.0 s], so a reach
     published after the weight settled still counts. A PICK decided with no reach is kept for
-    ``reach_memory_s`` [60 s]: a reach that arrives later and explains it (a respawned reach
-    detector catching up, a lagging stage) is then applied like a timely one, plus an ``other``
-    review ("late reach") for its session, instead of the item going unbilled. Events are decided
-    in WINDOWS - events of one shelf whose time windows
+    ``reach_memory_s`` [60 s]: a reach of a known track that arrives later and explains it (a
+    respawned reach detector catching up, a lagging stage) is then applied like a timely one,
+    plus an ``other`` review ("late reach") for its session, instead of the item going unbilled.
+    Events are decided in WINDOWS - events of one shelf whose time windows
     overlap (within ``window_gap_s`` [0.25 s]) or that share a candidate reach - a window only
     once all its events are ripe, and windows strictly in order of their first start: a later
     window waits for an earlier unripe one, so a pick is always booked before the put-back of
@@ -375,8 +375,8 @@ class CartArbiter:
         out: list[ArbiterOutput] = []
         for eid, ev in sorted(self._reachless.items(), key=lambda kv: (kv[1].start, kv[0])):
             cands = [r for r in candidate_reaches(
-                ev, [r for r in reaches if r.shelf_id == ev.shelf_id], self.policy)
-                if (r.event_id, ev.lane_id) not in self._used_slots]
+                ev, [r for r in reaches if r.shelf_id == ev.shelf_id and r.track_id],
+                self.policy) if (r.event_id, ev.lane_id) not in self._used_slots]
             if not cands:
                 continue
             a = assign_window([ev], cands, self.policy, used_slots=self._used_slots,

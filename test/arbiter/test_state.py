@@ -188,6 +188,8 @@ def test_late_reach_is_not_applied_to_a_put_back_or_an_unrelated_lane(mk):
     shop.flush(32.1)
     shop.feed(mk.reach("r2", 1, "A2a", 40.0, 41.0))  # too far from the event in time
     assert [o for o in shop.flush(45.0) if isinstance(o, CartUpdate)] == []
+    shop.feed(mk.reach("r3", 0, "A2a", 30.2, 31.1))  # a beam-only reach of nobody (track 0)
+    assert [o for o in shop.flush(46.0) if isinstance(o, CartUpdate)] == []
 
 
 def test_pending_tracks_the_sessions_open_decisions(mk):
