@@ -16,7 +16,11 @@ stamping jitter of live drivers, see smart_store/twin/live.py, is not modelled).
 
 Scoring (everything below is measured on the detector output, nothing is assumed):
 
-* Weight events vs ``world.lane_changes`` (the true lane-weight steps). Each change is paired
+* Weight events vs the true stable-to-stable transitions of each lane (``true_transitions``):
+  the true lane-weight steps of ``world.lane_changes``, except that steps of one lane made by
+  hands that were in the lane at the same time are one transition (no resting state between
+  them exists, so no load cell can separate them; the column ``conc`` counts such folds and
+  the arbiter splits such an event over the concurrent reaches). Each change is paired
   with the truth reach that made it (the reach into that lane bracketing the change instant):
   ``hand in`` / ``hand out`` are when its wrist entered and left the lane box. The detector's
   ``start`` is the onset of the episode, i.e. when the hand began to press on the lane, not the
@@ -51,7 +55,7 @@ from smart_store.drivers.distance_node import range_value
 from smart_store.drivers.lanes import LaneMap
 from smart_store.events.beam import ShelfBeamDetectors
 from smart_store.events.model import BeamBreak, WeightEvent
-from smart_store.events.weight import ShelfEventDetector
+from smart_store.events.weight import ShelfEventDetector, default_min_delta
 from smart_store.resources import default_store_config
 from smart_store.twin.generator import generate_scenario
 from smart_store.twin.model import Scenario, TruthEvent
@@ -85,6 +89,7 @@ class Score:
     fp: int = 0
     fn: int = 0
     merged: int = 0
+    concurrent: int = 0        # true changes folded into a concurrent one (see true_transitions)
     merged_summed: int = 0     # merged misses whose event delta is the sum of what it spans
     start_err: list[float] = field(default_factory=list)
     end_err: list[float] = field(default_factory=list)
@@ -109,8 +114,9 @@ class Score:
         return self.reaches_found / self.reaches if self.reaches else 1.0
 
     def add(self, other: Score) -> None:
-        for name in ('changes', 'events', 'tp', 'fp', 'fn', 'merged', 'merged_summed', 'reaches',
-                     'reaches_found', 'breaks', 'breaks_other', 'breaks_false'):
+        for name in ('changes', 'events', 'tp', 'fp', 'fn', 'merged', 'concurrent',
+                     'merged_summed', 'reaches', 'reaches_found', 'breaks', 'breaks_other',
+                     'breaks_false'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.start_err += other.start_err
         self.end_err += other.end_err
@@ -168,6 +174,44 @@ def true_changes(world: World) -> list[Change]:
         out.append(Change(float(t), lane, float(delta),
                           reach.t_start if reach else float(t), reach.t_end if reach else float(t)))
     return out
+
+
+def true_transitions(changes: Sequence[Change], cfg: StoreConfig) -> tuple[list[Change], int]:
+    """The lane's stable-to-stable transitions: what an event is (see the driver issue).
+
+    Two changes of one lane whose hands were in the lane at the same time (two shoppers
+    reaching together) have no resting state between them, so no load cell can tell them
+    apart: they form ONE transition with the summed delta, from the first hand in to the last
+    hand out (the arbiter splits it over the concurrent reaches). A group that nets below the
+    lane's smallest event (a pick undone by a put-back while the lane never rested) is no
+    transition. Returns the transitions and how many changes were folded into another.
+    """
+    unit = {lane.id: product.unit_weight_g for lane in cfg.lanes()
+            if (product := cfg.product_in_lane(lane.id)) is not None}
+    out: list[Change] = []
+    for lane in sorted({c.lane for c in changes}):
+        group: list[Change] = []
+        for ch in sorted((c for c in changes if c.lane == lane), key=lambda c: c.hand_in):
+            if group and ch.hand_in < max(c.hand_out for c in group):
+                group.append(ch)
+                continue
+            if group:
+                out += _fold(group, unit.get(lane))
+            group = [ch]
+        if group:
+            out += _fold(group, unit.get(lane))
+    folded = len(changes) - len(out)
+    return sorted(out, key=lambda c: c.t), folded
+
+
+def _fold(group: list[Change], unit_weight: float | None) -> list[Change]:
+    if len(group) == 1:
+        return group
+    delta = sum(c.delta for c in group)
+    if abs(delta) < default_min_delta(unit_weight):
+        return []
+    return [Change(max(c.t for c in group), group[0].lane, delta,
+                   min(c.hand_in for c in group), max(c.hand_out for c in group))]
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -266,13 +310,15 @@ def _med_p95_g(values: list[float]) -> str:
     return f'{np.median(a):4.1f} {np.percentile(a, 95):5.1f}'
 
 
-HEADER = (f'{"scenario":<22} {"chg":>4} {"evt":>4} {"tp":>4} {"fp":>3} {"fn":>3} {"mrg":>3} '
+HEADER = (f'{"scenario":<22} {"chg":>4} {"conc":>4} {"evt":>4} {"tp":>4} {"fp":>3} '
+          f'{"fn":>3} {"mrg":>3} '
           f'{"prec":>6} {"recall":>6}  {"start med/p95":>13}  {"end med/p95":>11}  '
           f'{"dg med/p95":>10}  {"reach":>5} {"beam":>5} {"recall":>6} {"other":>5} {"false":>5}')
 
 
 def row(name: str, sc: Score) -> str:
-    return (f'{name:<22} {sc.changes:>4} {sc.events:>4} {sc.tp:>4} {sc.fp:>3} {sc.fn:>3} '
+    return (f'{name:<22} {sc.changes:>4} {sc.concurrent:>4} {sc.events:>4} {sc.tp:>4} '
+            f'{sc.fp:>3} {sc.fn:>3} '
             f'{sc.merged:>3} {sc.precision:>6.4f} {sc.recall:>6.4f}  '
             f'{_med_p95(sc.start_err):>13}  {_med_p95(sc.end_err):>11}  '
             f'{_med_p95_g(sc.delta_err):>10}  {sc.reaches:>5} {sc.reaches_found:>5} '
@@ -318,7 +364,9 @@ def main(argv: list[str] | None = None) -> int:
         events, breaks, fed = run_detectors(cfg, scenario, world)
         fed_total += fed
         sim_total += world.duration
-        sc = score_weights(true_changes(world), events, args.tolerance, scenario.name)
+        transitions, folded = true_transitions(true_changes(world), cfg)
+        sc = score_weights(transitions, events, args.tolerance, scenario.name)
+        sc.concurrent = folded
         score_beams(cfg, world, breaks, sc, scenario.name)
         print(row(scenario.name, sc), flush=True)
         total.add(sc)
@@ -326,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     print(row('ALL', total))
     print(f'\n{sim_total:.0f} s of sim time, {fed_total} samples, '
           f'{time.perf_counter() - wall:.1f} s wall (world + emulation + detection)')
+    print('chg: true stable-to-stable transitions; conc: true changes folded into a concurrent '
+          'one of the same lane (hands in the lane together, no rest between: one transition)')
     print('start/end: |error| in s (end vs. the hand leaving the lane); dg: |delta error| in g; '
           'mrg: misses folded into another event of the same lane (counted as misses); '
           'other: breaks overlapping no truth reach')

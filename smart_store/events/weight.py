@@ -30,7 +30,14 @@ Plateaus (state UNSTABLE)
     per sample. A silence longer than 4 sample periods restarts the suffix (a plateau must be
     seen, not assumed). A suffix of >= ``split_s`` (0.3 s) and >= 3 samples is a *plateau* and
     is recorded with its start, end and mean. The settling transient (4-8 Hz, 10-20 % overshoot)
-    is not a plateau while its range exceeds the band.
+    is not a plateau while its range exceeds the band. Between two reaches into one lane the
+    lane may rest for well under a second while a heavy item's transient still wobbles by many
+    sigma, so neither the band nor the tests below can pass. Such a stretch is recorded as an
+    INTERNAL *tail plateau* when the ``tail_avg_s`` (0.25 s, one or two periods of the 4-8 Hz
+    oscillation) moving average of its last ``split_s`` stays within ``max(3 sigma, 2 % of a
+    unit)`` at a level a plausible non-zero whole number of units away from ``L0``: a put-back
+    followed 0.7 s later by another pick is two events, not a silent net zero. The confirmed end
+    plateau always needs the strict tests below.
     The current plateau *confirms* the episode once it has lasted ``confirm_s`` (0.45 s) and its
     last ``confirm_s`` pass two fine tests: the standard deviation is at most
     ``sigma (1 + 2.5 / sqrt n)`` (a chi test: catches the tail of the oscillation inside the band
@@ -53,7 +60,10 @@ Segmentation (what one episode means)
     (``L0, L0 - w, L0 - 2w``) are two events, without it (multi-item picks, quick successive
     picks) one event with the full delta; a bump or a noise burst that returns to its level is
     no event. Known limits: a light item (<= ``hand_max_g``) put down and taken back within a
-    second looks exactly like a hand (no event); pressure above ``hand_max_g`` resting stably for
+    second looks exactly like a hand (no event); a hand resting through most of a short internal
+    plateau biases both events around it by its pressure (stability < 0.6); two changes while
+    two hands are in the lane together have no state between them and are one event with the
+    summed delta (the arbiter splits it); pressure above ``hand_max_g`` resting stably for
     >= 0.3 s (two hands pressing one light lane) can give a +h / -h pair of events.
 
 Hand guard (when to believe the confirmed level)
@@ -119,6 +129,7 @@ _MIN_PLATEAU_SAMPLES: Final = 3
 _CHECK_EVERY_S: Final = 0.05     # s between two (O(n)) confirmation checks of one plateau
 _KEEP_S: Final = 1.2             # s of samples kept before the stable suffix (relaxed sigma)
 _NOISE_HOLDOFF_S: Final = 1.5    # s after settling before sigma learns again (decaying tail)
+_TAIL: Final = -2                # start_idx of a plateau found on a settling tail
 _NOISE_DELAY_S: Final = 0.5      # s a stable sample waits before sigma learns from it
 
 
@@ -141,6 +152,7 @@ class WeightDetectorParams:
     block_k: float = 4.0              # block means within block_k standard errors
     curve_k: float = 4.0              # fitted curvature within curve_k standard errors
     quiet_k: float = 2.5              # settled window sd <= sigma (1 + quiet_k / sqrt n)
+    tail_avg_s: float = 0.25          # settling-tail plateaus on this moving average (0: off)
     cusum_k: float = 1.5              # CUSUM slack for the onset estimate, in sigma
     noise_init_g: float | None = None  # None: estimate from the first second (>= 20 samples)
     min_noise_g: float = 0.3          # sigma floor, g
@@ -257,6 +269,7 @@ class WeightChangeDetector:
         self._next_relax = math.inf
         self._hold_expired = False
         self._next_check = -math.inf
+        self._next_tail = -math.inf
         # sample buffer with prefix sums (index = absolute sample number)
         self._t0 = 0.0
         self._y0 = 0.0
@@ -423,6 +436,8 @@ class WeightChangeDetector:
             self._finalize_open()
             op = None
         if dur < p.split_s or n < _MIN_PLATEAU_SAMPLES or trend_z > p.slope_k:
+            if op is None:
+                self._tail_plateau(t)
             return []
         if op is None:
             # its last split_s must also look settled (no curvature: the bottom of a bump or
@@ -430,6 +445,7 @@ class WeightChangeDetector:
             if t < self._next_check:
                 return []
             if not self._window_ok(t, p.split_s):
+                self._tail_plateau(t)
                 self._next_check = t + _CHECK_EVERY_S
                 return []
             op = _Plateau(t_sfx, t, mean, self._sfx, newest)
@@ -536,7 +552,8 @@ class WeightChangeDetector:
         span = final.first_start - self._onset
         for a, b in self._transitions(runs):
             src = [i for i in range(a.first, a.last + 1) if abs(plats[i].level - a.level) <= tol]
-            dst = [i for i in range(b.first, b.last + 1) if abs(plats[i].level - b.level) <= tol]
+            dst = [i for i in range(b.first, b.last + 1) if abs(plats[i].level - b.level) <= tol
+                   and not (b is runs[-1] and plats[i].start_idx == _TAIL)]
             start = plats[src[-1] if src else a.last].end
             if b is runs[-1] and (not dst or dst[0] == len(plats) - 1):
                 end = self._settled_at(final.level, final.first_start)
@@ -793,6 +810,48 @@ class WeightChangeDetector:
             return True
         c = sum(v * (yi - mean) for v, yi in zip(p2, ys, strict=True)) / s22
         return abs(c) * math.sqrt(s22) <= p.curve_k * sig
+
+    def _tail_plateau(self, t: float) -> None:
+        """Record an internal plateau on the tail of a settling oscillation (module docstring).
+
+        The ``tail_avg_s`` moving average of the last ``split_s`` must stay within
+        ``max(3 sigma, 2 % of a unit)`` at a level a plausible non-zero whole number of units
+        from ``L0``; consecutive hits at one level extend one plateau. Rate-limited, O(n)."""
+        p = self.params
+        if (p.tail_avg_s <= 0.0 or self.unit_weight_g is None or self._mode != "unstable"
+                or not self._plateaus or t < self._next_tail):
+            return
+        self._next_tail = t + _CHECK_EVERY_S
+        t_from = t - p.split_s - p.tail_avg_s
+        i0 = self._index_at(t_from)
+        if i0 < max(self._floor, self._off) or self._ts[i0 - self._off] > t_from + 0.05:
+            return  # not enough contiguous samples (a gap restarted the buffer)
+        ts = self._ts[i0 - self._off:]
+        ys = self._ys[i0 - self._off:]
+        cum = [0.0]
+        for y in ys:
+            cum.append(cum[-1] + y)
+        ma: list[float] = []
+        for j, tj in enumerate(ts):
+            if tj < t - p.split_s:
+                continue
+            k = bisect_left(ts, tj - p.tail_avg_s + 1e-9)
+            ma.append((cum[j + 1] - cum[k]) / (j + 1 - k))
+        if len(ma) < _MIN_PLATEAU_SAMPLES:
+            return
+        if max(ma) - min(ma) > max(3.0 * self._sig_eff, 0.02 * self.unit_weight_g):
+            return
+        level = sum(ma) / len(ma)
+        change = level - self._plateaus[0].level
+        if abs(change) < self.min_delta_g or not self._plausible(change):
+            return
+        start = t - p.split_s
+        last = self._plateaus[-1]
+        if (len(self._plateaus) > 1 and last.start_idx == _TAIL
+                and abs(last.level - level) <= 3.0 * self._sig_eff and last.end >= start):
+            last.end, last.level = t, 0.5 * (last.level + level)
+            return
+        self._plateaus.append(_Plateau(start, t, level, _TAIL, _TAIL))
 
     def _finalize_open(self) -> None:
         op = self._open

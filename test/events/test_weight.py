@@ -662,3 +662,34 @@ def test_randomized_precision_and_recall() -> None:
     assert acc.recall >= 0.995, acc.misses[:10]
     assert float(np.percentile(np.abs(acc.start_err), 95)) <= 0.25
     assert float(np.percentile(np.abs(acc.end_err), 95)) <= 0.5
+
+
+
+def test_put_back_then_pick_on_a_still_settling_lane_is_two_events() -> None:
+    # a heavy item put back, another shopper's pick 0.9 s after the first hand left: the slow
+    # settling transient (tau 0.4 s, 10-20 % overshoot) still wobbles by several sigma when
+    # the second hand arrives, yet the lane did rest in between (seen on the twin: generated
+    # seed 11, lane A2a). The settling-tail rule (``tail_avg_s``) recovers most of these; the
+    # strict plateau test alone few. Neither rule ever invents a third event.
+    def pair(seed: int) -> Trace:
+        b = builder(seed, 10.0, unit=347.0, unit_sd=2.0, settle_tau=(0.4, 0.4))
+        t_free = b.pick(4.0, put=True)  # = hand out + 0.25 s
+        b.pick(t_free - 0.25 + 0.9)
+        return b.build()
+
+    found = {"loose": 0, "strict": 0}
+    for seed in range(30, 60):
+        trace = pair(seed)
+        for name, k in (("loose", 0.25), ("strict", 0.0)):
+            det = WeightChangeDetector("L", "S", unit_weight_g=347.0, unit_sd_g=2.0,
+                                       params=WeightDetectorParams(tail_avg_s=k))
+            events, _ = run(trace, det)
+            hints = [round(e.quantity_hint) for e in events]
+            assert hints in ([1, -1], []), hints      # both events, or none (net zero)
+            if hints:
+                found[name] += 1
+                for ev, tr in zip(events, trace.truths, strict=True):
+                    # a hand resting on the short rest biases both deltas by its pressure
+                    # (known limit, module docstring); such events say so by their stability
+                    assert abs(ev.delta_grams - tr.delta) <= 8.0 or ev.stability < 0.6, ev
+    assert found["loose"] >= 27 and found["strict"] <= 8, found
