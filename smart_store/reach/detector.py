@@ -15,9 +15,12 @@ lane span (+- ``beam_tolerance``), confirms it: evidence POSE|BEAM, higher confi
 beam's timing (sensor rate, not camera rate) replaces the pose timing where the beam is
 sharper. A pose reach with no beam, or a beam break that no pose reach explains, still goes
 out, with lower confidence and its evidence recorded; a beam-only reach is attributed to the
-track whose hand (or body) is nearest to where the beam was broken, or to track 0 (unknown)
-when nobody is near. Lanes are listed with the time spent in each, most first, so a reach that
-spans two lanes names both.
+track whose hand (within ``beam_only_radius``) or torso (within ``beam_only_body_radius``,
+counted ``body_penalty`` farther: a weak pose model often places a track well while its
+wrists are too unsure to use) is nearest to where the beam was broken: confidence 0.35,
+0.25 when a runner-up is within ``beam_only_margin``, and track 0 (unknown, 0.15) when nobody
+is near. Lanes are listed with the time spent in each, most first, so a reach that spans two
+lanes names both.
 
 Pure Python + numpy; no ROS.
 """
@@ -53,6 +56,9 @@ class ReachParams:
     beam_time_slack: float = 0.3    # s of allowed offset between pose and beam intervals
     settle_wait: float = 0.4        # s after a reach or beam ends before deciding on it
     beam_only_radius: float = 0.9   # m: how far a track's hand may be from a beam-only break
+    beam_only_body_radius: float = 0.9  # m: ... or its torso (shoulders, hips) on the floor
+    body_penalty: float = 0.3       # m added to a torso distance (a seen hand is better evidence)
+    beam_only_margin: float = 0.25  # m: a runner-up this close lowers the confidence
     max_gap: float = 0.6            # s without the track before an open reach is closed
 
 
@@ -308,31 +314,61 @@ class ReachDetector:
         local_x = beam.min_range - shelf.width / 2.0
         point = shelf.to_store(np.array([[local_x, shelf.depth / 2.0, 1.0]]))[0]
         frames = [p for t, p in self._last_positions if beam.start - 0.2 <= t <= beam.end + 0.2]
-        best: tuple[float, int, str, float] | None = None
+        # Per track: the nearest sure hand, else its body (a weak pose model often has a track
+        # in the right place while its wrists are too unsure to use). A body counts
+        # ``body_penalty`` farther than a hand would, so a hand seen at the spot wins.
+        near: dict[int, tuple[float, str, float | None]] = {}
         for positions in frames:
             for track_id, kp in positions.items():
+                cands: list[tuple[float, str, float | None]] = []
                 for hand, wrist, elbow, shoulder in HANDS:
                     hp, _, _ = self._hand_point(kp, wrist, elbow, shoulder)
-                    if hp is None:
-                        continue
-                    d = float(np.linalg.norm(hp[:2] - point[:2]))
-                    if best is None or d < best[0]:
-                        best = (d, track_id, hand, float(hp[2]))
+                    if hp is not None:
+                        d = float(np.linalg.norm(hp[:2] - point[:2]))
+                        if d <= self.p.beam_only_radius:
+                            cands.append((d, hand, float(hp[2])))
+                centre = self._body_point(kp)
+                if centre is not None:
+                    d = float(np.linalg.norm(centre - point[:2]))
+                    if d <= self.p.beam_only_body_radius:
+                        cands.append((d + self.p.body_penalty, 'right', None))
+                if cands:
+                    best_here = min(cands, key=lambda c: c[0])
+                    if track_id not in near or best_here[0] < near[track_id][0]:
+                        near[track_id] = best_here
         track_id, hand = 0, 'right'
         level_lanes = lanes
-        if best is not None and best[0] <= self.p.beam_only_radius:
-            track_id, hand = best[1], best[2]
-            # The hand's height picks the level; the beam alone cannot.
-            z = best[3]
-            by_level = [v for v in lanes if v.lo[2] - 0.1 <= z <= v.hi[2] + 0.1]
-            level_lanes = by_level or lanes
+        confidence = 0.15
+        ranked = sorted((c[0], tid) for tid, c in near.items())
+        if ranked:
+            track_id = ranked[0][1]
+            _d, hand, z = near[track_id]
+            confidence = 0.35
+            if len(ranked) > 1 and ranked[1][0] - ranked[0][0] < self.p.beam_only_margin:
+                confidence = 0.25    # another shopper almost as near: the arbiter may review
+            if z is not None:
+                # The hand's height picks the level; the beam alone cannot.
+                by_level = [v for v in lanes if v.lo[2] - 0.1 <= z <= v.hi[2] + 0.1]
+                level_lanes = by_level or lanes
         self.stats['beam_only'] += 1
         return Reach(event_id=f'rb-{beam.event_id}', track_id=track_id,
                      hand=hand,  # type: ignore[arg-type]
                      shelf_id=beam.shelf_id, lane_ids=tuple(v.lane.id for v in level_lanes),
                      lane_dwell=tuple(0.0 for _ in level_lanes), start=beam.start, end=beam.end,
-                     confidence=0.35 if track_id else 0.15, evidence=EVIDENCE_BEAM,
+                     confidence=confidence, evidence=EVIDENCE_BEAM,
                      beam_break_ids=(beam.event_id,), wrist_confidence=0.0)
+
+    @staticmethod
+    def _body_point(kp: np.ndarray) -> np.ndarray | None:
+        """Floor position of a track's torso: the confidence-weighted mean of its shoulders and
+        hips (all joints when those are unsure)."""
+        for joints in ((5, 6, 11, 12), tuple(range(17))):
+            sub = kp[list(joints)]
+            ok = np.all(np.isfinite(sub[:, :3]), axis=1) & (sub[:, 3] > 0.05)
+            if np.any(ok):
+                w = sub[ok, 3]
+                return np.asarray((sub[ok, :2] * w[:, None]).sum(axis=0) / w.sum())
+        return None
 
     def open_reaches(self) -> int:
         return len(self._open) + len(self._closed)

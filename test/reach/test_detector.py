@@ -216,3 +216,40 @@ def test_bad_input_is_counted_not_fatal(cfg: StoreConfig) -> None:
     det.on_tracks(0.5, {})
     det.on_tracks(float('nan'), {})
     assert det.stats['dropped_nonfinite'] == 1 and det.stats['dropped_old'] == 2
+
+
+def _unsure_arms(kp: np.ndarray) -> np.ndarray:
+    out = kp.copy()
+    out[5:11, 3] = 0.1     # shoulders, elbows, wrists too unsure for a hand point
+    out[11:13, 3] = 0.6
+    return out
+
+
+def test_beam_without_a_sure_hand_goes_to_the_nearest_torso(cfg: StoreConfig) -> None:
+    # A weak pose model: the track stands at the lane, but no wrist/elbow is usable.
+    lane = lanes_of_level(cfg, 1, 1)[0]
+    near = _unsure_arms(body(cfg, lane))
+    far = _unsure_arms(body(cfg, lane, stand_x_offset=1.5))
+    frames = [(i / FPS, {4: near, 9: far}) for i in range(60)]
+    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b3'),))
+    assert r.track_id == 4 and r.evidence == EVIDENCE_BEAM and lane.id in r.lane_ids
+    assert r.confidence == pytest.approx(0.35)
+    # a second shopper almost as near: still the nearest, with lower confidence
+    beside = _unsure_arms(body(cfg, lane, stand_x_offset=0.15))
+    frames = [(i / FPS, {4: near, 9: beside}) for i in range(60)]
+    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b4'),))
+    assert r.track_id == 4 and r.confidence == pytest.approx(0.25)
+    # nobody within reach of the break: unknown track
+    frames = [(i / FPS, {9: far}) for i in range(60)]
+    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b5'),))
+    assert r.track_id == 0 and r.confidence == pytest.approx(0.15)
+
+
+def test_a_sure_hand_beats_a_nearer_torso(cfg: StoreConfig) -> None:
+    lane = lanes_of_level(cfg, 2, 1)[0]
+    # track 3's hand hovers in front of the lane; track 8's torso is a little nearer than 3's
+    hand_track = wrist_at(cfg, body(cfg, lane, stand_x_offset=0.35), lane, -0.1)
+    torso_track = _unsure_arms(body(cfg, lane, stand_x_offset=-0.1))
+    frames = [(i / FPS, {3: hand_track, 8: torso_track}) for i in range(60)]
+    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b6'),))
+    assert r.track_id == 3 and r.hand == 'right'
