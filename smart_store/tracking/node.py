@@ -22,7 +22,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
 
-from smart_store.config import load_store_config
+from smart_store.config import ConfigError, load_store_config
 from smart_store.drivers.image_convert import ConversionError, get_bridge
 from smart_store.graph.table import DETECTIONS, TRACK_MARKERS, TRACKS
 from smart_store.msg import (
@@ -85,13 +85,20 @@ class TrackerNode(Node):
                                       'subscribe to images RELIABLE (needs reliable camera '
                                       'publishers: a bag replay, or drivers with a QoS override)',
                                       read_only=True)
+        backend = declare_str(self, 'backend', 'auto', 'pose backend: auto (torch on a GPU, '
+                              'ONNX Runtime on a CPU when installed), torch or onnx',
+                              read_only=True)
         self.cfg = load_store_config(path or default_store_config())
-        from smart_store.tracking.pose.backend import TorchPoseBackend  # noqa: PLC0415
+        from smart_store.tracking.pose.backend import BACKENDS, make_backend  # noqa: PLC0415
+
+        if backend not in BACKENDS:  # one line from run_node, not a traceback
+            raise ConfigError('<parameters>', 'tracker.backend',
+                              f'{backend!r} is not one of {", ".join(BACKENDS)}')
 
         weights_path = Path(weights) if weights else DEFAULT_WEIGHTS
-        self.backend = TorchPoseBackend(weights_path, device,  # type: ignore[arg-type]
-                                        (width, height) if width and height else None,
-                                        num_threads=threads)
+        self.backend = make_backend(backend, weights_path, device,
+                                    (width, height) if width and height else None,
+                                    num_threads=threads)
         self.fusion = Fusion(self.cfg)
         fps = max(c.fps for c in self.cfg.cameras)
         self.assembler = FrameSetAssembler([c.id for c in self.cfg.cameras], 1.0 / fps,
@@ -122,7 +129,8 @@ class TrackerNode(Node):
         self.timer = self.create_timer(0.02, self.tick)
         self.report_timer = self.create_timer(10.0, self.report)
         self.get_logger().info(
-            f'pose on {self.backend.device} at {self.backend.input_size[0]}x'
+            f'pose ({type(self.backend).__name__}) on {self.backend.device} at '
+            f'{self.backend.input_size[0]}x'
             f'{self.backend.input_size[1]}, {self.rate:g} frame sets/s, '
             f'{len(self.cfg.cameras)} cameras')
 

@@ -393,14 +393,16 @@ def test_weights_round_trip(tmp_path: Path):
         load_weights(tmp_path / 'bad.pt')
 
 
-def test_onnx_backend_matches_torch(tmp_path: Path):
+def test_onnx_backend_matches_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import onnxruntime  # noqa: F401 - pinned in requirements/runtime.txt: must be there
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
     torch.manual_seed(2)
     weights = save_weights(PoseNet(), tmp_path / 'pose.pt', SMALL)
     onnx_backend = OnnxPoseBackend(weights, device='auto', num_threads=1,
                                    params=DecodeParams(score_threshold=0.0))
     assert onnx_backend.providers == ['CPUExecutionProvider']
-    (exported,) = tmp_path.glob('pose.*.128x96.onnx')
+    (exported,) = (tmp_path / 'cache' / 'smart_store' / 'pose').glob('pose.*.128x96.onnx')
+    assert not list(tmp_path.glob('*.onnx'))  # never beside the weights
     assert onnx_backend.input_size == SMALL and onnx_backend.device.type == 'cpu'
     again = OnnxPoseBackend(exported)  # an .onnx file directly; its size comes from the graph
     assert again.input_size == SMALL
@@ -422,3 +424,17 @@ def test_augment_off_is_the_plain_letterbox(tiny):
                           augment=Augment.off(), seed=9)
     for key in ('image', 'heatmaps', 'centre', 'offsets'):
         assert torch.equal(plain[1][key], off[1][key])
+
+
+def test_make_backend_picks_onnx_on_a_cpu_and_checks_the_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from smart_store.tracking.pose.backend import make_backend, onnx_available
+
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    assert onnx_available()  # pinned in requirements/runtime.txt
+    weights = save_weights(PoseNet(), tmp_path / 'pose.pt', SMALL)
+    assert isinstance(make_backend('auto', weights, 'cpu'), OnnxPoseBackend)  # no GPU here
+    assert isinstance(make_backend('torch', weights, 'cpu'), TorchPoseBackend)
+    assert isinstance(make_backend('onnx', weights, 'cpu'), OnnxPoseBackend)
+    with pytest.raises(ValueError, match="backend 'tensorrt'"):
+        make_backend('tensorrt', weights)

@@ -166,11 +166,21 @@ def export_onnx(model: PoseNet | str | Path, path: str | Path,
 
 
 def _onnx_cache_path(weights: Path, size: tuple[int, int]) -> Path:
+    """``$XDG_CACHE_HOME/smart_store/pose/<stem>.<sha256[:10]>.<W>x<H>.onnx`` (``~/.cache``
+    when unset; the temp folder when neither is writable): never beside the weights, which live
+    in a source checkout or an install tree."""
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:10]
     name = f'{weights.stem}.{digest}.{size[0]}x{size[1]}.onnx'
-    if os.access(weights.parent, os.W_OK):
-        return weights.parent / name
-    return Path(tempfile.gettempdir()) / 'smart_store_pose' / name
+    base = Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache')
+    for root in (base, Path(tempfile.gettempdir())):
+        folder = root / 'smart_store' / 'pose'
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder / name
+    return Path(tempfile.gettempdir()) / name
 
 
 class OnnxPoseBackend:
@@ -182,10 +192,10 @@ class OnnxPoseBackend:
                  onnx_path: str | Path | None = None) -> None:
         """``weights``: a ``.onnx`` file from ``export_onnx`` or a PoseNet weights file, which
         is exported (once per weights content and input size) to ``onnx_path``, default
-        ``<stem>.<sha256[:10]>.<W>x<H>.onnx`` beside it, or in the temp folder where that
-        folder is read-only. ``device``: 'auto' takes onnxruntime's CUDA provider when it has
-        one (fp32), 'cuda' requires it. ``num_threads``: intra-op threads (default 1: one core
-        runs 4 cameras at 5 fps with room to spare; None = onnxruntime's choice)."""
+        ``<stem>.<sha256[:10]>.<W>x<H>.onnx`` in the user cache (``_onnx_cache_path``).
+        ``device``: 'auto' takes onnxruntime's CUDA provider when it has one (fp32), 'cuda'
+        requires it. ``num_threads``: intra-op threads (default 1: one core runs 4 cameras at
+        5 fps with room to spare; None = onnxruntime's choice)."""
         import onnxruntime as ort  # noqa: PLC0415 - optional dependency
 
         path = Path(weights)
@@ -333,4 +343,34 @@ class YoloPoseBackend:
             kp = np.concatenate([uv[i], conf[i][:, None]], axis=1).astype(np.float32)
             out.append(Detection(box=box, score=float(scores[i]), keypoints=kp))
         return out
+
+
+# ------------------------------------------------------------------------------ factory
+BackendName = Literal['auto', 'torch', 'onnx']
+BACKENDS: tuple[str, ...] = ('auto', 'torch', 'onnx')
+
+
+def onnx_available() -> bool:
+    """True when both ``onnx`` (export) and ``onnxruntime`` (inference) can be imported."""
+    import importlib.util  # noqa: PLC0415
+
+    return all(importlib.util.find_spec(m) is not None for m in ('onnx', 'onnxruntime'))
+
+
+def make_backend(kind: str, weights: str | Path, device: DeviceName = 'auto',
+                 input_size: tuple[int, int] | None = None, *,
+                 num_threads: int | None = 1) -> TorchPoseBackend | OnnxPoseBackend:
+    """The PoseNet backend the tracker runs. ``kind`` 'auto': torch (fp16) on a GPU; on a CPU
+    ONNX Runtime when it is installed (1.4-1.7x the images/s of torch here,
+    benchmarks/pose_speed.py), else torch. Same weights, same decoding, same results."""
+    if kind not in BACKENDS:
+        raise ValueError(f'backend {kind!r}: expected one of {", ".join(BACKENDS)}')
+    if kind == 'auto':
+        on_gpu = select_device(device).type == 'cuda'
+        kind = 'onnx' if not on_gpu and onnx_available() else 'torch'
+    if kind == 'onnx':
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)   # decoding runs in torch
+        return OnnxPoseBackend(weights, device, input_size, num_threads=num_threads)
+    return TorchPoseBackend(weights, device, input_size, num_threads=num_threads)
 

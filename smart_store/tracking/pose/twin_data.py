@@ -19,7 +19,7 @@ import numpy as np
 
 from smart_store.config import StoreConfig
 from smart_store.twin.model import Scenario
-from smart_store.twin.record import coco_categories, coco_person
+from smart_store.twin.record import coco_categories, coco_person, shutter_people
 
 
 def render_dataset(cfg: StoreConfig, scenarios: Iterable[Scenario], out_dir: Path, *,
@@ -46,8 +46,9 @@ def render_dataset(cfg: StoreConfig, scenarios: Iterable[Scenario], out_dir: Pat
             people = world.people_at(t)
             if not people:
                 continue
+            stock = world.lane_stock_at(t)
             for r in renderers:
-                frame = r.render(people, t)
+                frame = r.render(people, t, shutter=shutter_people(world, r, t), stock=stock)
                 h, w = frame.shape[:2]
                 rel = f'images/{scn.name}/{r.camera.id}/{i:06d}.jpg'
                 path = out_dir / rel
