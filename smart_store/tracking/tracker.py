@@ -13,6 +13,8 @@ then reconciled elsewhere) over *moving* an id to another person:
   3. **re-acquisition**: coasting tracks vs. the people still unmatched. A person matches if it
      is within ``reacq_radius + walk_speed * coast_time`` (capped) of the track's predicted *or*
      last-seen position - the gate grows with the time hidden, bounded by walking speed.
+     A single-view person (no triangulation: its floor point is a ray meeting the floor)
+     re-acquires only within ``reacq_single_radius``, however long the track was hidden.
      Several competing coasting tracks are resolved by a maximum-cardinality minimum-cost
      assignment. In an entry zone (where new people appear) a person may only re-acquire a
      track that was last seen in that entry zone.
@@ -79,13 +81,17 @@ class TrackerParams:
         max_speed: Velocity estimates are clamped to this (m/s).
         exit_grace: Unseen time (s) after which a track last seen in an exit zone has exited.
         birth_min_separation: No birth this close (m) to a live track.
+        reacq_single_radius: A single-view person (its floor point is a ray meeting the floor
+            plane, often half a metre off) re-acquires a coasting track only this close (m),
+            however long the track was hidden: a weak detection must not pull a lost id across
+            the store.
         keypoint_alpha: Smoothing gain of ordinary joints at full confidence.
         keypoint_alpha_limbs: Smoothing gain of wrists and elbows at full confidence.
         keypoint_full_confidence: Measurement confidence giving the full gain.
         keypoint_decay: Time constant (s) of the confidence decay of unseen joints.
     """
 
-    confirm_hits: int = 3
+    confirm_hits: int = 5
     tentative_timeout: float = 0.4
     max_coast: float = 5.0
     recent_window: float = 0.5
@@ -99,6 +105,7 @@ class TrackerParams:
     max_speed: float = 3.0
     exit_grace: float = 0.5
     birth_min_separation: float = 0.4
+    reacq_single_radius: float = 0.4
     keypoint_alpha: float = 0.5
     keypoint_alpha_limbs: float = 0.8
     keypoint_full_confidence: float = 0.5
@@ -311,18 +318,21 @@ class Tracker:
         return ia * y[..., 0] ** 2 + 2.0 * ib * y[..., 0] * y[..., 1] + idd * y[..., 1] ** 2
 
     def _reacq_costs(
-        self, rows: NDArray[np.intp], Z: FloatArray, entry_of: NDArray[np.intp], t: float
+        self, rows: NDArray[np.intp], Z: FloatArray, entry_of: NDArray[np.intp], t: float,
+        single: NDArray[np.bool_],
     ) -> FloatArray:
         """Normalised re-acquisition distances ``(len(rows), N)``; ``inf`` where not allowed."""
         p = self.params
         tr = self._tr
         coast = np.maximum(0.0, t - tr.last_seen[rows])
         radius = np.minimum(p.reacq_radius + p.walk_speed * coast, p.reacq_max_radius)
+        radius = np.where(single[None, :], np.minimum(radius[:, None], p.reacq_single_radius),
+                          radius[:, None])
         d_pred = np.linalg.norm(Z[None, :, :] - tr.x[rows, None, :2], axis=2)
         d_last = np.linalg.norm(Z[None, :, :] - tr.last_pos[rows, None, :], axis=2)
         d = np.minimum(d_pred, d_last)
         allowed = (entry_of[None, :] < 0) | (entry_of[None, :] == tr.entry_zone[rows, None])
-        return np.where(allowed & (d <= radius[:, None]), d / radius[:, None], np.inf)
+        return np.where(allowed & (d <= radius), d / radius, np.inf)
 
     # ------------------------------------------------------------------ updates
     def _update(
@@ -438,6 +448,7 @@ class Tracker:
         n = len(people)
         Z = np.array([q.floor for q in people], dtype=np.float64).reshape(n, 2)
         R = np.array([q.floor_sigma**2 for q in people], dtype=np.float64)
+        single = np.array([not q.triangulated for q in people], dtype=bool)
         entry_of = self._entry.index(Z)
         flags = (entry_of, self._exit.index(Z), self._floor.index(Z) >= 0)
         track_of = np.full(n, -1, dtype=np.intp)  # person -> track row
@@ -468,7 +479,8 @@ class Tracker:
                   p.gate_chi2, "padded")
             self.stats["reacquisitions"] += stage(
                 np.flatnonzero(~tentative & ~matched),
-                lambda rows, cols: self._reacq_costs(rows, Z[cols], entry_of[cols], t),
+                lambda rows, cols: self._reacq_costs(rows, Z[cols], entry_of[cols], t,
+                                                     single[cols]),
                 1.0 + 1e-9, "max_matches",
             )
         pj = np.flatnonzero(track_of >= 0)
