@@ -24,21 +24,23 @@ from smart_store.config import load_store_config
 from smart_store.config.model import CameraConfig
 from smart_store.drivers.camera_source import ReconnectingSource, SourceError, parse_source
 from smart_store.drivers.image_convert import get_bridge
+from smart_store.drivers.publish_gate import PublishGate
+from smart_store.geometry.camera import scale_intrinsics
 from smart_store.resources import default_store_config
 from smart_store.ros.params import declare_bool, declare_float, declare_str, declare_str_list
-from smart_store.ros.runner import run_node
+from smart_store.ros.runner import SHUTDOWN_ERRORS, run_node
 
 
 def camera_info_msg(cam: CameraConfig, width: int, height: int) -> CameraInfo:
-    """CameraInfo from the store calibration, rescaled if the source delivers another size."""
+    """CameraInfo from the store calibration, rescaled if the source delivers another size.
+
+    The rescaling is ``scale_intrinsics`` (pixel centres at integer coordinates), the same the
+    twin's renderer uses, so a twin image and its CameraInfo agree to the sub-pixel.
+    """
     info = cam.model.camera_info_dict()
     sx, sy = width / float(info['width']), height / float(info['height'])
-    k = np.array(info['k'], dtype=float).reshape(3, 3)
-    k[0] *= sx
-    k[1] *= sy
-    p = np.array(info['p'], dtype=float).reshape(3, 4)
-    p[0] *= sx
-    p[1] *= sy
+    k = scale_intrinsics(np.reshape(info['k'], (3, 3)), sx, sy)
+    p = scale_intrinsics(np.reshape(info['p'], (3, 4)), sx, sy)
     msg = CameraInfo()
     msg.width, msg.height = width, height
     msg.distortion_model = info['distortion_model']
@@ -72,10 +74,15 @@ class CameraWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.source.release()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self.request_stop()
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=timeout)
+        if not self._thread.is_alive():
+            self.source.release()
 
     def _loop(self) -> None:
         period = 1.0 / self.fps
@@ -113,9 +120,10 @@ class CameraWorker:
         if self._info is None or (self._info.width, self._info.height) != (w, h):
             self._info = camera_info_msg(self.cam, w, h)
         self._info.header = msg.header
-        self.image_pub.publish(msg)
-        self.info_pub.publish(self._info)
-        self.published += 1
+        gate = self.node.gate  # after shutdown: a counted drop, not a traceback
+        if gate.publish(self.image_pub.publish, msg):
+            gate.publish(self.info_pub.publish, self._info)
+            self.published += 1
 
 
 class CameraDriverNode(Node):
@@ -136,6 +144,7 @@ class CameraDriverNode(Node):
                                 high=600.0)
         cfg = load_store_config(path or default_store_config())
         self.bridge = get_bridge()
+        self.gate = PublishGate(self.context.ok, SHUTDOWN_ERRORS)
         wanted = [i for i in ids if i] or [c.id for c in cfg.cameras]
         uri_by_id = dict(s.split('=', 1) for s in sources if '=' in s)
         self.workers: list[CameraWorker] = []
@@ -181,16 +190,21 @@ class CameraDriverNode(Node):
                     ('published', w.published), ('frames', s.frames), ('dropped', s.dropped),
                     ('open_failures', s.open_failures), ('reconnects', s.reconnects),
                     ('capped', w.capped))]))
-        self._diag.publish(msg)
+        self.gate.publish(self._diag.publish, msg)
 
     def destroy_node(self) -> None:
+        """Stop and join the capture threads before the node (and then the context) goes."""
+        self.gate.close()
+        for worker in self.workers:
+            worker.request_stop()
         for worker in self.workers:
             worker.stop()
         super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(CameraDriverNode, args if args is not None else sys.argv)
+    return run_node(CameraDriverNode, args if args is not None else sys.argv,
+                    orderly_shutdown=True)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,6 @@ from sensor_msgs.msg import Range
 
 from smart_store.config.model import DistanceSensor
 from smart_store.drivers.hub_node import HubDriverNode
-from smart_store.drivers.loadcell_node import to_time
 from smart_store.drivers.protocol import MM_NO_TARGET, DistanceSample, Sample
 from smart_store.drivers.serial_hub import SerialHubReader
 from smart_store.ros.runner import run_node
@@ -48,6 +47,7 @@ class DistanceDriverNode(HubDriverNode):
         self.start_hubs()
 
     def on_samples(self, reader: SerialHubReader, samples: list[tuple[float, Sample]]) -> None:
+        snapshot = self.clock_snapshot()  # one for the batch
         for stamp, sample in samples:
             if not isinstance(sample, DistanceSample):
                 continue
@@ -60,20 +60,21 @@ class DistanceDriverNode(HubDriverNode):
                         'config; counted and dropped')
                 continue
             msg = Range()
-            msg.header.stamp = to_time(self.ros_time(stamp))
+            msg.header.stamp = self.ros_stamp((reader.hub_id, sample.channel), stamp, snapshot)
             msg.header.frame_id = sensor.id
             msg.radiation_type = Range.INFRARED
             msg.field_of_view = float(sensor.fov)
             msg.min_range, msg.max_range = float(sensor.min_range), float(sensor.max_range)
             msg.range = range_value(sample.mm, sensor)
-            self.pub.publish(msg)
+            self.publish(self.pub.publish, msg)
 
     def extra_diagnostics(self, reader: SerialHubReader) -> list[tuple[str, str]]:
         return [('unknown_channels', str(self.unknown))]
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(DistanceDriverNode, args if args is not None else sys.argv)
+    return run_node(DistanceDriverNode, args if args is not None else sys.argv,
+                    orderly_shutdown=True)
 
 
 if __name__ == '__main__':

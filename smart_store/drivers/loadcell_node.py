@@ -27,15 +27,11 @@ from smart_store.drivers.loadcell import (
 )
 from smart_store.drivers.protocol import LoadCellSample, Sample
 from smart_store.drivers.serial_hub import SerialHubReader
+from smart_store.drivers.stamping import ClockSnapshot
 from smart_store.msg import LaneWeight, LaneWeightArray, LoadCellRaw
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.runner import run_node
 from smart_store.srv import CalibrateChannel, TareChannel
-
-
-def to_time(seconds: float) -> Time:
-    sec = math.floor(seconds)
-    return Time(sec=int(sec), nanosec=int((seconds - sec) * 1e9))
 
 
 class LoadCellDriverNode(HubDriverNode):
@@ -90,19 +86,24 @@ class LoadCellDriverNode(HubDriverNode):
                 frames += self.assemblers[hub].add(stamp, sample.hub_ms, sample.channel,
                                                    sample.counts)
             frames += self.assemblers[hub].flush()
+        if not frames:
+            return
+        snapshot = self.clock_snapshot()  # one for the batch
         for frame in frames:
-            self.publish_frame(hub, frame.stamp, frame.hub_ms, frame.samples)
+            self.publish_frame(hub, frame.stamp, frame.hub_ms, frame.samples, snapshot)
 
     def publish_frame(self, hub: str, stamp_mono: float, hub_ms: int,
-                      samples: tuple[tuple[int, int], ...]) -> None:
-        stamp = to_time(self.ros_time(stamp_mono))
+                      samples: tuple[tuple[int, int], ...],
+                      snapshot: ClockSnapshot | None = None) -> None:
+        stamp = self.ros_stamp(hub, stamp_mono, snapshot or self.clock_snapshot())
         raw = LoadCellRaw()
         raw.header.stamp, raw.header.frame_id = stamp, self.cfg.frame_id
         raw.hub_id, raw.hub_time = hub, hub_ms / 1000.0
         raw.channels = [c for c, _ in samples]
         raw.counts = [n for _, n in samples]
-        self.raw_pub.publish(raw)
-        self.weights_pub.publish(self._weights(hub, stamp, dict(samples), time.monotonic()))
+        self.publish(self.raw_pub.publish, raw)
+        self.publish(self.weights_pub.publish,
+                     self._weights(hub, stamp, dict(samples), time.monotonic()))
 
     def _weights(self, hub: str, stamp: Time, fresh: dict[int, int], now: float
                  ) -> LaneWeightArray:
@@ -131,9 +132,12 @@ class LoadCellDriverNode(HubDriverNode):
     def publish_stale(self) -> None:
         now = time.monotonic()
         quiet = {h for h, _ in self.stale.stale_channels(now)}
-        for hub in sorted(quiet):
-            stamp = self.get_clock().now().to_msg()
-            self.weights_pub.publish(self._weights(hub, stamp, {}, now))
+        if not quiet:
+            return
+        snapshot = self.clock_snapshot()
+        for hub in sorted(quiet):  # on the hub's stream: its stamps stay in order
+            stamp = self.ros_stamp(hub, snapshot.mono_s, snapshot)
+            self.publish(self.weights_pub.publish, self._weights(hub, stamp, {}, now))
 
     def extra_diagnostics(self, reader: SerialHubReader) -> list[tuple[str, str]]:
         now = time.monotonic()
@@ -175,7 +179,8 @@ class LoadCellDriverNode(HubDriverNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(LoadCellDriverNode, args if args is not None else sys.argv)
+    return run_node(LoadCellDriverNode, args if args is not None else sys.argv,
+                    orderly_shutdown=True)
 
 
 if __name__ == '__main__':

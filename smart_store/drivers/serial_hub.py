@@ -252,7 +252,19 @@ class HubThread:
             elif self.reader.stats.state == 'closed':
                 self._stop.wait(0.05)  # backing off: do not spin
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Ask the thread to finish its current poll and end (does not wait)."""
         self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.reader.close()
+
+    def join(self, timeout: float = 2.0) -> bool:
+        """Wait for the thread to end, then close the port; False if it is still running."""
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=timeout)
+        alive = self._thread.is_alive()
+        if not alive:
+            self.reader.close()
+        return not alive
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        self.request_stop()
+        return self.join(timeout)

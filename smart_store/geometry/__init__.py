@@ -3,7 +3,7 @@
 Nothing here imports ROS; the ROS shells convert to and from messages.
 """
 
-from smart_store.geometry.camera import WORLD_UP, CameraModel
+from smart_store.geometry.camera import WORLD_UP, CameraModel, scale_intrinsics
 from smart_store.geometry.errors import GeometryError
 from smart_store.geometry.polygon import (
     as_polygon,
@@ -34,6 +34,7 @@ __all__ = [
     "polygon_signed_area",
     "polygons_overlap",
     "rect_corners",
+    "scale_intrinsics",
     "segments_cross",
     "yaw_rotation",
 ]

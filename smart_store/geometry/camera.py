@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from smart_store.geometry.errors import GeometryError
 
-__all__ = ["WORLD_UP", "CameraModel"]
+__all__ = ["WORLD_UP", "CameraModel", "scale_intrinsics"]
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -90,6 +90,36 @@ def _max_valid_radius(dist: FloatArray) -> float:
     if positive.size == 0:
         return float("inf")
     return float(np.sqrt(positive.min()))
+
+
+def scale_intrinsics(matrix: ArrayLike, sx: float, sy: float) -> FloatArray:
+    """Intrinsics ``K`` (3x3) or projection ``P`` (3x4) of an image resized by ``(sx, sy)``.
+
+    The one place that rescales a calibration to another resolution (the camera driver's
+    ``CameraInfo`` and the twin's renderer both call it). Pixel centres are at integer
+    coordinates (the OpenCV / ROS convention ``project`` uses): pixel ``i`` covers
+    ``[i - 0.5, i + 0.5)``, so the image edge ``-0.5`` stays the edge and a pixel coordinate maps
+    as ``u' = (u + 0.5) * sx - 0.5``. Applied to ``M`` (homogeneous pixels ``M @ X``) that is
+    ``row0' = (row0 + 0.5 row2) sx - 0.5 row2`` (likewise row 1 with ``sy``): focal lengths and
+    skew scale by ``s``, the principal point ``c`` becomes ``(c + 0.5) s - 0.5`` - not ``c s``,
+    which is off by ``(s - 1) / 2`` pixels (a quarter pixel at half the resolution). Distortion
+    acts on normalised coordinates and does not change.
+
+    Raises:
+        GeometryError: not a finite 3x3 or 3x4 matrix, or a scale that is not positive.
+    """
+    m = np.array(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != 3 or m.shape[1] not in (3, 4):
+        raise GeometryError(f"expected a 3x3 K or 3x4 P, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise GeometryError("intrinsics have non-finite values")
+    for name, s in (("sx", sx), ("sy", sy)):
+        if not (np.isfinite(s) and s > 0.0):
+            raise GeometryError(f"{name} must be a positive scale, got {s!r}")
+    out = m.copy()
+    out[0] = (m[0] + 0.5 * m[2]) * sx - 0.5 * m[2]
+    out[1] = (m[1] + 0.5 * m[2]) * sy - 0.5 * m[2]
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,6 +213,11 @@ class CameraModel:
         R = np.stack([x_c, y_c, z_c], axis=0)
         t = -R @ pos
         return cls(K=np.asarray(K), dist=np.asarray(dist), R=R, t=t, width=width, height=height)
+
+    def resized(self, width: int, height: int) -> CameraModel:
+        """The same camera delivering a ``width`` x ``height`` image (``scale_intrinsics``)."""
+        K = scale_intrinsics(self.K, width / self.width, height / self.height)
+        return CameraModel(K=K, dist=self.dist, R=self.R, t=self.t, width=width, height=height)
 
     # ------------------------------------------------------------------ properties
     @property

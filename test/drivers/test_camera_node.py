@@ -8,11 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSPresetProfiles
 from sensor_msgs.msg import CameraInfo, Image
+
+from smart_store.config import load_store_config
+from smart_store.drivers.camera_node import camera_info_msg
+from smart_store.twin.render import _scaled_model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_camera_source import write_folder, write_video
@@ -44,6 +49,23 @@ def collect(seconds: float, topics: dict[str, type]) -> dict[str, list]:
     finally:
         rclpy.shutdown()
     return got
+
+
+@pytest.mark.parametrize('size', [(640, 480), (320, 240), (1280, 720), (200, 150)])
+def test_camera_info_rescaling_agrees_with_the_twin_renderer(size: tuple[int, int]) -> None:
+    """A twin image at another resolution and the driver's CameraInfo for it share one K (the
+    pixel-centre convention of ``geometry.scale_intrinsics``), so a tracker fed by the twin
+    sees exactly the geometry the twin rendered with."""
+    cam = load_store_config(ROOT / 'config' / 'demo_store.yaml').camera('cam_fl')
+    model = _scaled_model(cam, *size)  # what CameraRenderer renders a width x height image with
+    info = camera_info_msg(cam, *size)
+    assert (info.width, info.height) == size == (model.width, model.height)
+    k = np.reshape(info.k, (3, 3))
+    np.testing.assert_array_equal(k, model.K)
+    np.testing.assert_array_equal(np.reshape(info.p, (3, 4))[:, :3], k)
+    np.testing.assert_array_equal(info.d, model.dist)
+    sx = size[0] / cam.width
+    assert info.k[2] == pytest.approx((cam.model.cx + 0.5) * sx - 0.5)
 
 
 def test_video_file_source_publishes_images_and_camera_info(

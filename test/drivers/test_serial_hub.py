@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import serial
 
 from smart_store.drivers.protocol import (
@@ -9,7 +12,7 @@ from smart_store.drivers.protocol import (
     encode_heartbeat,
     encode_loadcell,
 )
-from smart_store.drivers.serial_hub import HubClock, SerialHubReader
+from smart_store.drivers.serial_hub import HubClock, HubThread, SerialHubReader
 
 
 class ScriptedPort:
@@ -118,3 +121,34 @@ def test_hub_clock_takes_the_least_latency_offset() -> None:
               for i in range(40)]
     # Jittery arrivals (0-4 ms late) map onto the fastest-arrival line: hub time + 10 s.
     assert abs(stamps[-1] - (10.0 + 39 * 0.0125)) < 1e-9
+
+
+def test_hub_thread_stops_and_joins_before_closing_the_port() -> None:
+    """Shutdown order: the thread finishes its poll and ends, then the port is closed; after
+    join() returns the callback is never called again."""
+    port = ScriptedPort([lc(i * 12, 0, i) for i in range(100_000)])
+    calls: list[int] = []
+    busy = threading.Event()
+
+    def on_samples(reader: SerialHubReader, samples: list[object]) -> None:
+        calls.append(len(samples))
+        busy.set()
+        time.sleep(0.001)
+
+    thread = HubThread(reader_with([port]), time.monotonic, on_samples)
+    thread.start()
+    assert busy.wait(5.0)
+    thread.request_stop()
+    assert thread.join(2.0) and port.closed
+    n = len(calls)
+    time.sleep(0.05)
+    assert len(calls) == n
+    assert thread.stop()  # idempotent
+
+
+def test_hub_thread_that_never_started_stops_cleanly() -> None:
+    port = ScriptedPort([])
+    reader = reader_with([port])
+    reader.poll(0.0)  # opened
+    thread = HubThread(reader, time.monotonic, lambda r, s: None)
+    assert thread.stop() and port.closed

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from smart_store.geometry import CameraModel, GeometryError
+from smart_store.geometry import CameraModel, GeometryError, scale_intrinsics
 
 K = np.array([[400.0, 0.0, 320.0], [0.0, 400.0, 240.0], [0.0, 0.0, 1.0]])
 NO_DIST = np.zeros(5)
@@ -208,3 +208,69 @@ def test_camera_info_dict_shape_and_values() -> None:
     np.testing.assert_allclose(np.reshape(info["r"], (3, 3)), np.eye(3))
     np.testing.assert_allclose(np.reshape(info["p"], (3, 4)), np.hstack([K, np.zeros((3, 1))]))
     json.dumps(info)  # plain Python types only: no numpy scalars leak into messages
+
+
+# ---------------------------------------------------------------- resolution changes
+def test_scale_intrinsics_keeps_pixel_centres_at_integers() -> None:
+    """2x2 binning: output pixel i averages input pixels 2i and 2i+1, whose centres are at 2i
+    and 2i+1, so input coordinate 2i+0.5 is output coordinate i: ``u' = (u + 0.5) s - 0.5``.
+    The image edges (-0.5 and width - 0.5) stay the edges."""
+    half = scale_intrinsics(K, 0.5, 0.5)
+    np.testing.assert_allclose(half, [[200.0, 0.0, 159.75], [0.0, 200.0, 119.75], [0, 0, 1]])
+    # not c * s (= 160, 120): that convention is a quarter pixel off at half resolution
+    double = scale_intrinsics(K, 2.0, 2.0)
+    np.testing.assert_allclose(double[:2, 2], [640.5, 480.5])
+    for u, s, size in ((-0.5, 0.5, 640), (639.5, 0.5, 640), (-0.5, 3.0, 480), (479.5, 3.0, 480)):
+        # a principal point is a pixel coordinate like any other: put it on the edge
+        h = np.array([[1.0, 0.0, u], [0.0, 1.0, u], [0.0, 0.0, 1.0]])
+        edge = scale_intrinsics(h, s, s)[0, 2]
+        assert edge == pytest.approx(-0.5 if u < 0 else size * s - 0.5)
+
+
+@pytest.mark.parametrize("dist", [NO_DIST, DIST], ids=["pinhole", "plumb_bob"])
+@pytest.mark.parametrize("size", [(320, 240), (960, 720), (400, 300), (1280, 360)])
+def test_resized_model_projects_where_the_pixels_went(dist: np.ndarray,
+                                                      size: tuple[int, int]) -> None:
+    cam = ceiling_camera(dist)
+    small = cam.resized(*size)
+    assert (small.width, small.height) == size
+    sx, sy = size[0] / cam.width, size[1] / cam.height
+    rng = np.random.default_rng(3)
+    pts = np.column_stack([rng.uniform(0.5, 6.0, 50), rng.uniform(0.5, 7.0, 50),
+                           rng.uniform(0.0, 2.0, 50)])
+    uv, depth = cam.project(pts)
+    uv2, depth2 = small.project(pts)
+    ok = cam.in_image(uv)
+    assert ok.sum() > 10
+    expected = (uv + 0.5) * [sx, sy] - 0.5
+    np.testing.assert_allclose(uv2[ok], expected[ok], atol=1e-6)
+    np.testing.assert_allclose(depth2, depth)
+    np.testing.assert_array_equal(small.dist, cam.dist)
+    np.testing.assert_array_equal(small.R, cam.R)
+
+
+def test_scale_intrinsics_of_a_projection_matrix_and_skew() -> None:
+    k = np.array([[400.0, 2.0, 320.0], [0.0, 410.0, 240.0], [0.0, 0.0, 1.0]])
+    p = np.hstack([k, [[-40.0], [0.0], [0.0]]])  # a stereo right camera: Tx = -fx * baseline
+    k2, p2 = scale_intrinsics(k, 0.5, 0.25), scale_intrinsics(p, 0.5, 0.25)
+    np.testing.assert_array_equal(p2[:, :3], k2)
+    assert p2[0, 3] == -20.0 and p2[1, 3] == 0.0
+    assert k2[0, 1] == 1.0  # skew scales with x
+    np.testing.assert_array_equal(scale_intrinsics(p, 1.0, 1.0), p)
+    assert k[0, 2] == 320.0  # the input is not modified
+
+
+@pytest.mark.parametrize(("matrix", "sx", "sy", "fragment"), [
+    (np.eye(2), 1.0, 1.0, "3x3 K or 3x4 P"),
+    (np.zeros((3, 5)), 1.0, 1.0, "3x3 K or 3x4 P"),
+    (np.full((3, 3), np.nan), 1.0, 1.0, "non-finite"),
+    (K, 0.0, 1.0, "sx"),
+    (K, 1.0, -2.0, "sy"),
+    (K, 1.0, float("inf"), "sy"),
+])
+def test_scale_intrinsics_rejects_bad_input(matrix: np.ndarray, sx: float, sy: float,
+                                            fragment: str) -> None:
+    with pytest.raises(GeometryError, match=fragment):
+        scale_intrinsics(matrix, sx, sy)
+    with pytest.raises(GeometryError):
+        level_camera().resized(0, 480)
