@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,10 @@ def start(python: str, env: dict[str, str], *params: str) -> subprocess.Popen[st
                             text=True)
 
 
-def collect(seconds: float, topics: dict[str, type]) -> dict[str, list]:
+def collect(seconds: float, topics: dict[str, type],
+            until: Callable[[dict[str, list]], bool] | None = None) -> dict[str, list]:
+    """Messages of ``topics`` for ``seconds`` (or until ``until(got)``: a node that starts
+    slowly on a loaded machine gets the whole budget, a fast one does not wait for it)."""
     rclpy.init()
     got: dict[str, list] = {t: [] for t in topics}
     try:
@@ -43,7 +47,7 @@ def collect(seconds: float, topics: dict[str, type]) -> dict[str, list]:
             qos = QoSPresetProfiles.SENSOR_DATA.value if cls is not DiagnosticArray else 10
             node.create_subscription(cls, topic, got[topic].append, qos)
         end = time.monotonic() + seconds
-        while time.monotonic() < end:
+        while time.monotonic() < end and not (until and until(got)):
             rclpy.spin_once(node, timeout_sec=0.05)
         node.destroy_node()
     finally:
@@ -74,14 +78,17 @@ def test_video_file_source_publishes_images_and_camera_info(
     proc = start(python, ros_env, 'cameras:=["cam_fl"]', f'sources:=["cam_fl=file:{video}"]',
                  'loop:=true', 'fps_cap:=10.0')
     try:
-        got = collect(6.0, {'/cameras/cam_fl/image_raw': Image,
-                            '/cameras/cam_fl/camera_info': CameraInfo})
+        got = collect(30.0, {'/cameras/cam_fl/image_raw': Image,
+                             '/cameras/cam_fl/camera_info': CameraInfo},
+                      until=lambda g: len(g['/cameras/cam_fl/image_raw']) >= 40
+                      and len(g['/cameras/cam_fl/camera_info']) >= 1)
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     images, infos = got['/cameras/cam_fl/image_raw'], got['/cameras/cam_fl/camera_info']
-    assert len(images) >= 15, out  # ~10 fps for several seconds, looping a 30-frame file
-    assert len(images) <= 75  # the fps cap holds
+    assert len(images) >= 40, out  # more than the 30-frame file: it loops
+    stamps = [i.header.stamp.sec + i.header.stamp.nanosec * 1e-9 for i in images]
+    assert (len(stamps) - 1) / (stamps[-1] - stamps[0]) <= 12.0  # the 10 fps cap holds
     img = images[-1]
     assert (img.width, img.height, img.encoding) == (320, 240, 'bgr8')
     assert img.header.frame_id == 'cam_fl'
@@ -92,16 +99,22 @@ def test_video_file_source_publishes_images_and_camera_info(
     assert proc.returncode == 0, out
 
 
+def dead_reported(got: dict[str, list]) -> bool:
+    statuses = [s for d in got['/diagnostics'] for s in d.status if 'cam_fr' in s.name]
+    return bool(statuses) and statuses[-1].level != 0
+
+
 def test_vanishing_folder_degrades_without_crashing(
         tmp_path: Path, ros_env: dict[str, str], python: str) -> None:
     folder = write_folder(tmp_path / 'imgs', frames=200)
     proc = start(python, ros_env, 'cameras:=["cam_fr"]', f'sources:=["cam_fr=dir:{folder}"]',
                  'fps_cap:=20.0', 'reconnect_backoff_max:=0.5')
     try:
-        first = collect(2.5, {'/cameras/cam_fr/image_raw': Image})
+        first = collect(30.0, {'/cameras/cam_fr/image_raw': Image},
+                        until=lambda got: len(got['/cameras/cam_fr/image_raw']) >= 10)
         shutil.rmtree(folder)
-        later = collect(3.0, {'/diagnostics': DiagnosticArray,
-                              '/cameras/cam_fr/image_raw': Image})
+        later = collect(20.0, {'/diagnostics': DiagnosticArray,
+                               '/cameras/cam_fr/image_raw': Image}, until=dead_reported)
         assert proc.poll() is None, 'the node must survive its source vanishing'
     finally:
         proc.terminate()
