@@ -192,13 +192,16 @@ class Pipeline:
             self._sup_thread.join(timeout=30)
             self._log.close()
 
-    def play(self, *, rate: float = 1.0, tail: float = 6.0, wait_nodes: float = 60.0,
+    def play(self, *, rate: float = 1.0, tail: float = 6.0, tail_rate: float | None = None,
+             wait_nodes: float = 60.0,
              on_progress: Callable[[float, float], None] | None = None,
              on_receipt: Callable[[Any], None] | None = None,
              during: Callable[[float, Pipeline], None] | None = None,
              topic_filter: Callable[[int, str, bytes], bool] | None = None) -> PipelineResult:
         """Play the run's bag into the running graph; returns when the tail has passed.
 
+        ``tail`` s of sim time (clock only) follow the bag, played at ``tail_rate`` (default
+        ``rate``): time for lost tracks to time out and their sessions to be billed.
         ``during(sim_s, pipeline)`` is called after every published message;
         ``topic_filter(stamp_ns, topic, cdr)`` is asked about every bag message before it is
         published and leaves it out of the replay when it returns False (drills: a stalled
@@ -210,7 +213,7 @@ class Pipeline:
         os.environ['ROS_DOMAIN_ID'] = str(self.domain_id)
         os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         try:
-            return self._play(rate=rate, tail=tail, wait_nodes=wait_nodes,
+            return self._play(rate=rate, tail=tail, tail_rate=tail_rate, wait_nodes=wait_nodes,
                               on_progress=on_progress, on_receipt=on_receipt, during=during,
                               topic_filter=topic_filter)
         finally:
@@ -220,7 +223,7 @@ class Pipeline:
                 else:
                     os.environ[key] = value
 
-    def _play(self, *, rate: float, tail: float, wait_nodes: float,
+    def _play(self, *, rate: float, tail: float, tail_rate: float | None, wait_nodes: float,
               on_progress: Callable[[float, float], None] | None,
               on_receipt: Callable[[Any], None] | None,
               during: Callable[[float, Pipeline], None] | None,
@@ -273,7 +276,8 @@ class Pipeline:
             stream = ((m.stamp_ns, m.topic, m.data) for m in read_bag(bag)
                       if topic_filter is None or topic_filter(m.stamp_ns, m.topic, m.data))
             player.play(_with_tail(stream, end_ns, tail), keep_going=rclpy.ok,
-                        on_progress=progress)
+                        on_progress=progress, fast_after_ns=end_ns + 2_000_000_000,
+                        fast_rate=tail_rate)
             time.sleep(1.0)  # let the last messages land
             wall = time.monotonic() - wall0
             executor.shutdown(timeout_sec=5)
@@ -301,6 +305,12 @@ class Pipeline:
         missing = wanted - set(node.get_node_names())
         raise TimeoutError(f'nodes did not start within {timeout:.0f} s: {sorted(missing)} '
                            f'(see {self.log_path})')
+
+
+#: Sim seconds played after a recording by ``demo`` and ``bench`` (4x faster, clock only): a
+#: track the tracker gave up on (5 s of coasting) stops holding its session after the billing
+#: node's ``lost_timeout`` (15 s), and that visit is billed, with a review, before the run ends.
+END_TAIL_S = 24.0
 
 
 def _with_tail(stream: Any, end_ns: int, tail: float) -> Any:

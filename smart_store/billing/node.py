@@ -24,7 +24,7 @@ from smart_store.billing.model import Receipt as ReceiptData
 from smart_store.billing.model import ReviewItem as ReviewData
 from smart_store.billing.model import ReviewKind
 from smart_store.billing.model import Session as SessionData
-from smart_store.billing.sessions import BinderChanges
+from smart_store.billing.sessions import BinderChanges, SessionBinder
 from smart_store.billing.store import BillingStore
 from smart_store.config import load_store_config
 from smart_store.graph.table import CART_UPDATES, CARTS, ENTRY, RECEIPTS, REVIEW, SESSIONS, TRACKS
@@ -105,10 +105,15 @@ class BillingNode(Node):
                                        'which the sessions in the store go to review (the '
                                        'tracker was down: reaches then are lost)', low=0.1,
                                        high=60.0)
+        lost = declare_float(self, 'lost_timeout', 15.0, 's a track of a session may go '
+                             'unseen before it stops holding the session open (the tracker '
+                             'itself gives a hidden person up after 5 s); the session is then '
+                             'billed with a review item', low=1.0, high=3600.0)
         self.cfg = load_store_config(path or default_store_config())
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = BillingStore(Path(database))
-        self.logic = BillingLogic(self.cfg, self.store, settle, tax_rate=tax)
+        self.logic = BillingLogic(self.cfg, self.store, settle, tax_rate=tax,
+                                  binder=SessionBinder(self.cfg, lost_timeout=lost))
         self.pending: dict[str, bool] = {}
         self.sessions_pub = self.create_publisher(Session, SESSIONS.name, profile(SESSIONS.qos))
         self.receipts_pub = self.create_publisher(Receipt, RECEIPTS.name, profile(RECEIPTS.qos))

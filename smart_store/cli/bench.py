@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     from smart_store.cli.demo import record_if_needed  # noqa: PLC0415
     from smart_store.evaluation.receipts import ReceiptScore  # noqa: PLC0415
     from smart_store.evaluation.report import markdown, text  # noqa: PLC0415
-    from smart_store.pipeline import Pipeline  # noqa: PLC0415
+    from smart_store.pipeline import END_TAIL_S, Pipeline  # noqa: PLC0415
     from smart_store.twin.scenario import library_names  # noqa: PLC0415
 
     names = args.scenarios or [n for n in library_names() if n != 'demo']
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         pipeline = Pipeline(cfg, run_dir, ablation=args.ablation)
         pipeline.start()
         try:
-            result = pipeline.play(rate=args.rate)
+            result = pipeline.play(rate=args.rate, tail=END_TAIL_S, tail_rate=4.0 * args.rate)
         finally:
             pipeline.stop()
         row = score_run(run_dir, result)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from smart_store.cli.progress import Progress  # noqa: PLC0415
     from smart_store.evaluation.receipts import match, score  # noqa: PLC0415
     from smart_store.evaluation.runs import load_run  # noqa: PLC0415
-    from smart_store.pipeline import Pipeline  # noqa: PLC0415
+    from smart_store.pipeline import END_TAIL_S, Pipeline  # noqa: PLC0415
 
     run_dir = args.output or Path('out') / Path(args.scenario).stem
     cfg = record_if_needed(args.scenario, run_dir, args.resolution, args.fps, args.rerecord)
@@ -88,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline.start()
     try:
-        result = pipeline.play(rate=args.rate, on_progress=progress, on_receipt=receipt)
+        result = pipeline.play(rate=args.rate, tail=END_TAIL_S, tail_rate=4.0 * args.rate,
+                               on_progress=progress, on_receipt=receipt)
     finally:
         pipeline.stop()
     if bar is not None:

@@ -70,21 +70,29 @@ class Player:
 
     def play(self, messages: Iterable[tuple[int, str, bytes]],
              keep_going: Callable[[], bool] = lambda: True,
-             on_progress: Callable[[int], None] | None = None) -> PlayStats:
-        """Publish ``(stamp_ns, topic, cdr)`` tuples (time-ordered) at ``rate`` x real time."""
+             on_progress: Callable[[int], None] | None = None, *,
+             fast_after_ns: int | None = None, fast_rate: float | None = None) -> PlayStats:
+        """Publish ``(stamp_ns, topic, cdr)`` tuples (time-ordered) at ``rate`` x real time;
+        from ``fast_after_ns`` on (e.g. a clock-only tail after the data) at ``fast_rate``."""
         wall0: float | None = None
         sim0 = 0
         next_clock = 0
+        rate = self._rate
         for stamp_ns, topic, data in messages:
             if not keep_going():
                 break
             if wall0 is None:
                 wall0, sim0, next_clock = time.monotonic(), stamp_ns, stamp_ns
                 self.stats.sim_start_ns = stamp_ns
+            if (fast_after_ns is not None and fast_rate is not None and rate != fast_rate
+                    and stamp_ns > fast_after_ns):
+                # re-anchor the pacing at the switch, so no burst and no stall
+                wall0 = wall0 + (fast_after_ns - sim0) / 1e9 / rate
+                sim0, rate = fast_after_ns, fast_rate
             # /clock ticks between messages too, so timers in sim time keep running.
             while True:
                 due = min(stamp_ns, next_clock)
-                delay = wall0 + (due - sim0) / 1e9 / self._rate - time.monotonic()
+                delay = wall0 + (due - sim0) / 1e9 / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 if next_clock <= stamp_ns:

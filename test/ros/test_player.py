@@ -1,0 +1,39 @@
+"""The player's pacing: real time (x rate) for the data, faster for a clock-only tail."""
+
+from __future__ import annotations
+
+import time
+
+import rclpy
+
+from smart_store.ros.player import Player
+
+
+def _ticks(t0_ns: int, t1_ns: int, step_ns: int = 50_000_000) -> list[tuple[int, str, bytes]]:
+    return [(t, '', b'') for t in range(t0_ns, t1_ns + 1, step_ns)]
+
+
+def test_tail_after_the_data_plays_at_its_own_rate() -> None:
+    rclpy.init()
+    try:
+        node = rclpy.create_node('player_test')
+        clocks: list[int] = []
+        player = Player(node, {}, rate=2.0)
+        publish = player._publish_clock
+
+        def record(stamp_ns: int) -> None:
+            clocks.append(stamp_ns)
+            publish(stamp_ns)
+        player._publish_clock = record  # type: ignore[method-assign]
+        second = 1_000_000_000
+        # 2 s of "data" at 2x (1 s of wall time), then 8 s of tail at 16x (0.5 s of wall time)
+        messages = _ticks(0, 2 * second) + _ticks(2 * second + 50_000_000, 10 * second)
+        wall0 = time.monotonic()
+        stats = player.play(messages, fast_after_ns=2 * second, fast_rate=16.0)
+        wall = time.monotonic() - wall0
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    assert 1.4 <= wall <= 3.0, wall          # not 5 s (all at 2x), not a burst
+    assert stats.sim_start_ns == 0 and clocks[-1] <= 10 * second
+    assert clocks == sorted(clocks) and clocks[-1] >= 9 * second
