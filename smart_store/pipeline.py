@@ -158,7 +158,8 @@ class Pipeline:
             'cart_arbiter': {'state_file': str(self.results / 'arbiter_state.json')},
             'shelf_events': {'state_file': str(self.results / 'shelf_events_state.json')},
             'tracker': ({'truth_dir': str(self.run_dir / 'truth')} if ablation
-                        else {'image_reliable': True}),
+                        else {'image_reliable': True,
+                              'state_file': str(self.results / 'tracker_state.json')}),
         }
         for name, params in (extra_params or {}).items():
             per_node.setdefault(name, {}).update(params)

@@ -11,13 +11,17 @@ request, the 2D detections.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
 import numpy as np
+import rclpy.clock
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import Marker, MarkerArray
@@ -88,6 +92,13 @@ class TrackerNode(Node):
         backend = declare_str(self, 'backend', 'auto', 'pose backend: auto (torch on a GPU, '
                               'ONNX Runtime on a CPU when installed), torch or onnx',
                               read_only=True)
+        state = declare_str(self, 'state_file', 'out/tracker_state.json',
+                            'tracks saved here every second and taken over by a respawned '
+                            'tracker (people inside keep their ids); empty = off')
+        self.state_max_age = declare_float(self, 'state_max_age', 60.0, 's of sensor time a '
+                                           'saved state may be older than the first frame set '
+                                           'after a restart (a respawn, not a new day)',
+                                           low=0.0, high=600.0)
         self.cfg = load_store_config(path or default_store_config())
         from smart_store.tracking.pose.backend import BACKENDS, make_backend  # noqa: PLC0415
 
@@ -100,6 +111,15 @@ class TrackerNode(Node):
                                     (width, height) if width and height else None,
                                     num_threads=threads)
         self.fusion = Fusion(self.cfg)
+        self.state_file = Path(state) if state else None
+        self._saved_state: dict[str, object] | None = None
+        if self.state_file is not None and self.state_file.exists():
+            try:
+                self._saved_state = json.loads(self.state_file.read_text(encoding='utf-8'))
+            except (OSError, ValueError) as err:
+                self.get_logger().error(f'{self.state_file}: unreadable ({err}); '
+                                        'starting without the saved tracks')
+        self._state_lock = threading.Lock()
         fps = max(c.fps for c in self.cfg.cameras)
         self.assembler = FrameSetAssembler([c.id for c in self.cfg.cameras], 1.0 / fps,
                                            max_wait)
@@ -128,6 +148,10 @@ class TrackerNode(Node):
         self._worker.start()
         self.timer = self.create_timer(0.02, self.tick)
         self.report_timer = self.create_timer(10.0, self.report)
+        if self.state_file is not None:
+            # wall clock: saving must go on whatever the sim clock does
+            self.save_timer = self.create_timer(1.0, self.save_state,
+                                                clock=rclpy.clock.Clock())
         self.get_logger().info(
             f'pose ({type(self.backend).__name__}) on {self.backend.device} at '
             f'{self.backend.input_size[0]}x'
@@ -204,7 +228,10 @@ class TrackerNode(Node):
             by_camera[cam] = converted
             if self.publish_detections:
                 det_msgs.append(self._detections_msg(t, cam, cw, ch, converted))
-        states = self.fusion.process(t, by_camera)
+        if self._saved_state is not None:
+            self._take_over(t)
+        with self._state_lock:
+            states = self.fusion.process(t, by_camera)
         self.stats['frame_sets'] += 1
         out = TrackArray()
         out.header.stamp, out.header.frame_id = to_time(t), self.cfg.frame_id
@@ -217,6 +244,36 @@ class TrackerNode(Node):
             self.get_logger().info(
                 f'{len(frames)} images: pose {1e3 * (t1 - t0):.0f} ms, fusion '
                 f'{self.fusion.timings.get("total", 0.0):.1f} ms, {len(states)} tracks')
+
+    def _take_over(self, t: float) -> None:
+        """First frame set after a start: carry on with the saved tracks if they are recent
+        (a respawn), not after a long stop or when the clock went back (a new replay)."""
+        saved, self._saved_state = self._saved_state, None
+        t_saved = saved.get('t') if saved else None
+        if not isinstance(t_saved, (int, float)) or not 0.0 <= t - t_saved <= self.state_max_age:
+            return
+        try:
+            with self._state_lock:
+                n = self.fusion.tracker.restore(saved, now=t)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError) as err:
+            self.get_logger().error(f'{self.state_file}: cannot restore ({err})')
+            return
+        self.get_logger().info(f'took over {n} tracks saved {t - t_saved:.1f} s earlier')
+
+    def save_state(self) -> None:
+        """Write the tracks atomically (a crash mid-write leaves the previous file)."""
+        assert self.state_file is not None
+        if self._saved_state is not None:
+            return  # not yet decided whether to take the old state over: do not overwrite it
+        with self._state_lock:
+            snap = self.fusion.tracker.snapshot()
+        if snap['t'] is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix='.tracker-')
+        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
+            json.dump(snap, fh)
+        os.replace(tmp, self.state_file)
 
     def _detections_msg(self, t: float, cam: str, w: int, h: int,
                         dets: list[Detection2D]) -> PersonDetectionArray:

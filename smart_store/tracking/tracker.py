@@ -268,6 +268,56 @@ class Tracker:
         self._tr = _Tracks.empty()
         self._t = None
 
+    # ------------------------------------------------------------------ persistence
+    _ARRAYS = ("ids", "status", "x", "P", "kp", "kpc", "first_seen", "last_seen", "last_pos",
+               "hits", "ever_confirmed", "in_exit", "entry_zone", "crossed_out")
+
+    def snapshot(self) -> dict[str, object]:
+        """Everything needed to carry on after a restart, as JSON-able values (NaN kept)."""
+        tr = self._tr
+        state: dict[str, object] = {
+            "version": 1, "t": self._t, "next_id": self._next_id,
+            "cameras": [list(c) for c in tr.cameras],
+        }
+        for name in self._ARRAYS:
+            state[name] = getattr(tr, name).tolist()
+        return state
+
+    def restore(self, state: dict[str, object], now: float | None = None) -> int:
+        """Take over the tracks of ``snapshot()`` (a respawned tracker node): people inside
+        the store keep their ids instead of becoming orphans (births happen only at the
+        entry). With ``now`` (the first frame set after the restart) the outage does not
+        count as coasting: every track is as unseen at ``now`` as it was at the snapshot
+        (nobody looked), and it then coasts and is re-acquired as usual, the re-acquisition
+        radius growing at walking speed. Ids stay unique. Returns the number of tracks
+        restored; a snapshot that does not fit (wrong version, ragged arrays) raises
+        ValueError."""
+        if state.get("version") != 1:
+            raise ValueError(f"tracker snapshot version {state.get('version')!r} is not 1")
+        empty = _Tracks.empty()
+        arrays = {}
+        for name in self._ARRAYS:
+            ref = getattr(empty, name)
+            arr = np.asarray(state[name], dtype=ref.dtype)
+            if arr.size == 0:
+                arr = ref
+            if arr.shape[1:] != ref.shape[1:]:
+                raise ValueError(f"tracker snapshot: {name} has shape {arr.shape}")
+            arrays[name] = arr
+        cameras = [tuple(str(c) for c in cams) for cams in state["cameras"]]  # type: ignore[attr-defined]
+        n = {len(a) for a in arrays.values()} | {len(cameras)}
+        if len(n) != 1:
+            raise ValueError("tracker snapshot: arrays of different lengths")
+        self._tr = _Tracks(**arrays, cameras=cameras)
+        t = state.get("t")
+        self._t = None if t is None else float(t)  # type: ignore[arg-type]
+        if now is not None and self._t is not None and now >= self._t:
+            self._tr.last_seen = self._tr.last_seen + (now - self._t)
+            self._tr.first_seen = np.minimum(self._tr.first_seen, self._tr.last_seen)
+            self._t = now
+        self._next_id = max(self._next_id, int(state["next_id"]))  # type: ignore[call-overload]
+        return len(self._tr)
+
     def live_ids(self) -> list[int]:
         """Ids of the tracks currently held (tentative, confirmed, coasting)."""
         return self._tr.ids.tolist()

@@ -358,3 +358,42 @@ def test_single_view_person_reacquires_only_nearby(cfg) -> None:
     tr, states = hidden_then(single=True)
     assert tr.stats["reacquisitions"] == 0
     assert [s.state for s in states if s.id == 1] == [TrackStatus.COASTING]
+
+
+def test_snapshot_restore_keeps_ids_of_people_inside(cfg) -> None:
+    """A respawned tracker takes over the saved tracks: a shopper in the middle of the store
+    (where no track may be born) keeps the id; new ids stay unique; JSON round trip."""
+    import json
+
+    path = keyframes([(0.0, 1.1, 0.5), (3.0, 1.5, 3.0), (13.0, 1.5, 5.0)])
+    tr = Tracker(cfg)
+    run(tr, [path], 0.0, 3.0)
+    saved = json.loads(json.dumps(tr.snapshot()))   # what the node writes and reads back
+    assert saved['ids'] == [1]
+    # the process dies; 8 s of frames are lost (more than max_coast: the outage does not
+    # count as coasting); the new process restores at its first frame set and carries on
+    fresh = Tracker(cfg)
+    assert fresh.restore(saved, now=11.0) == 1
+    res = run(fresh, [path], 11.0, 13.0)
+    assert {s.id for _, states, _ in res for s in states} == {1}
+    _, states, truth = res[-1]
+    assert states[0].state == TrackStatus.CONFIRMED
+    assert np.linalg.norm(states[0].position[:2] - truth[0]) < 0.2
+    # without the snapshot the same shopper is an orphan: no track at all
+    orphan = Tracker(cfg)
+    assert all(not states for _, states, _ in run(orphan, [path], 11.0, 13.0))
+    # the next birth gets a new id
+    states = fresh.step(13.0 + DT, [person3d(*ENTRY)])
+    assert max(s.id for s in states) == 2
+
+
+def test_restore_rejects_a_damaged_snapshot(cfg) -> None:
+    tr = Tracker(cfg)
+    run(tr, [keyframes([(0.0, 1.1, 0.5), (2.0, 1.1, 0.6)])], 0.0, 1.0)
+    snap = tr.snapshot()
+    with pytest.raises(ValueError, match='version'):
+        Tracker(cfg).restore({**snap, 'version': 7})
+    with pytest.raises(ValueError, match='different lengths'):
+        Tracker(cfg).restore({**snap, 'hits': [1, 2, 3]})
+    with pytest.raises(ValueError, match='shape'):
+        Tracker(cfg).restore({**snap, 'x': [[0.0, 1.0]]})
