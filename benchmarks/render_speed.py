@@ -9,9 +9,12 @@ N synthetic people walking loops through the aisles, at each requested resolutio
 
 Single-threaded by default (OpenCV limited to one thread). Wall-clock numbers suffer when other
 processes share the cores; the CPU time of this process is printed too (see the load average).
+``--items``: every other person holds one or two items (drawn at the hands) and every third lane
+is half empty (its products re-shaded once, then cached), as in a recorded run.
 
     ./smart-store python benchmarks/render_speed.py
     ./smart-store python benchmarks/render_speed.py --people 12 --seconds 10 --sizes 640x480
+    ./smart-store python benchmarks/render_speed.py --items
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from smart_store.config import load_store_config  # noqa: E402
-from smart_store.twin.model import BodySpec, PersonState, RenderSpec  # noqa: E402
+from smart_store.twin.model import BodySpec, HeldItem, PersonState, RenderSpec  # noqa: E402
 from smart_store.twin.render import CameraRenderer, synthetic_person  # noqa: E402
 
 WALK_SPEED = 1.2  # m/s
@@ -81,7 +84,18 @@ def walkers(cfg, n: int, t: float) -> list[PersonState]:
     return people
 
 
-def bench(cfg, size: tuple[int, int], people_n: int, seconds: float) -> dict[str, float]:
+def with_items(cfg, people: list[PersonState]) -> list[PersonState]:
+    """Every other person holds one or two items of the catalog (``--items``)."""
+    skus = sorted(cfg.catalog)
+    for i, p in enumerate(people):
+        if i % 2 == 0:
+            p.held = tuple(HeldItem(skus[(3 * i + j) % len(skus)], ("right", "left")[j])
+                           for j in range(1 + (i // 2) % 2))
+    return people
+
+
+def bench(cfg, size: tuple[int, int], people_n: int, seconds: float,
+          items: bool = False) -> dict[str, float]:
     spec = RenderSpec(width=size[0], height=size[1])
     t0 = time.perf_counter()
     renderers = [CameraRenderer(cfg, cam, spec, seed=1) for cam in cfg.cameras]
@@ -90,12 +104,17 @@ def bench(cfg, size: tuple[int, int], people_n: int, seconds: float) -> dict[str
     n_frames = max(1, round(seconds * fps))
     # people poses are computed up front: this measures the renderer, not the walkers
     poses = [walkers(cfg, people_n, k / fps) for k in range(n_frames)]
-    for r in renderers:  # warm-up (noise bank, caches)
-        r.render(poses[0], 0.0)
+    stock = None
+    if items:
+        poses = [with_items(cfg, people) for people in poses]
+        stock = {lane: e.facings // 2 if i % 3 == 0 else e.facings
+                 for i, (lane, e) in enumerate(sorted(cfg.planogram.items()))}
+    for r in renderers:  # warm-up (noise bank, caches, lane contents)
+        r.render(poses[0], 0.0, stock=stock)
     start, cpu0 = time.perf_counter(), time.process_time()
     for k, people in enumerate(poses):
         for r in renderers:
-            r.render(people, k / fps)
+            r.render(people, k / fps, stock=stock)
     wall = time.perf_counter() - start
     cpu = time.process_time() - cpu0
     frames = n_frames * len(renderers)
@@ -129,17 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0, help="sim seconds rendered per size")
     ap.add_argument("--sizes", default="640x480,320x240")
     ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (default 1)")
+    ap.add_argument("--items", action="store_true",
+                    help="people hold items, every third lane half empty")
     args = ap.parse_args(argv)
     cv2.setNumThreads(args.threads)
     cfg = load_store_config(args.config)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"machine: {_cpu_name()}, {os.cpu_count()} cores, load {load[0]:.2f}; "
           f"numpy {np.__version__}, OpenCV {cv2.__version__}, {args.threads} OpenCV thread(s)")
-    print(f"store: {cfg.name}, {len(cfg.cameras)} cameras, {args.people} walking people, "
+    extra = " (half of them holding items, a third of the lanes half empty)" if args.items else ""
+    print(f"store: {cfg.name}, {len(cfg.cameras)} cameras, {args.people} walking people{extra}, "
           f"{args.seconds:g} s of sim time per size")
     for text in args.sizes.split(","):
         w, h = (int(v) for v in text.lower().split("x"))
-        res = bench(cfg, (w, h), args.people, args.seconds)
+        res = bench(cfg, (w, h), args.people, args.seconds, items=args.items)
         print(f"{w}x{h}: static scene {res['build_s']:.2f} s/camera, "
               f"{res['ms_per_frame']:.2f} ms/frame wall ({res['cpu_ms_per_frame']:.2f} ms CPU), "
               f"{res['frames_per_s']:.0f} camera-frames/s, "

@@ -22,7 +22,8 @@ def _candidates() -> list[Path]:
         )
     except ImportError:
         return roots
-    with contextlib.suppress(PackageNotFoundError, ValueError, LookupError):
+    # OSError: AMENT_PREFIX_PATH unset (plain `python -m pytest` on a pip install): no index
+    with contextlib.suppress(PackageNotFoundError, ValueError, LookupError, OSError):
         roots.append(Path(get_package_share_directory(PACKAGE)))
     return roots
 

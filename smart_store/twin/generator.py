@@ -17,6 +17,10 @@ nominal timeline fitting ``duration``). The knobs are shares in [0, 1]:
   picks its own item and sometimes hands it to the parent);
 * ``unscanned_share``: share of shoppers who never scan (token null).
 
+Every seed gives a valid scenario: hand-ons and put-backs are only drawn for items the shopper
+still holds, with a hand that reaches the lane. Should a draw still break a validator rule, the
+action group holding the offending action is dropped (``_Gen.drop_action``) instead of failing.
+
 ``scenario_to_yaml(scenario)`` (alias ``to_yaml``) writes any Scenario back as YAML that
 ``load_scenario``/``parse_scenario`` turns into an equal Scenario (bodies written out in full).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +56,7 @@ from smart_store.twin.world import World, can_reach
 __all__ = ["generate_scenario", "scenario_to_yaml", "similar_weight_pairs", "to_yaml"]
 
 _END_SLACK = 2.0        # s: everybody out this long before the end
+_ACTION_KEY = re.compile(r"^shoppers\[(\d+)\]\.actions\[(\d+)\]")
 
 
 def similar_weight_pairs(cfg: StoreConfig) -> list[tuple[str, str]]:
@@ -123,7 +129,9 @@ def generate_scenario(cfg: StoreConfig, seed: int, *, shoppers: int = 8, duratio
         try:
             scenario = parse_scenario(data, f"<generated seed={seed}>", cfg)
         except ScenarioError as err:
-            if not gen.relax(people, err.key):
+            # timing problems are relaxed; any other rule an action breaks (a safety net: the
+            # drawing above is meant to obey them all) costs that action's group
+            if not (gen.relax(people, err.key) or gen.drop_action(people, err.key)):
                 raise
             continue
         if not verify:
@@ -192,6 +200,9 @@ class _Gen:
             self._reach_ok[key] = can_reach(self.cfg, person.body, lane, hand=hand)
         return self._reach_ok[key]
 
+    def _reachable_any(self, person: _Person, lane: Lane) -> bool:
+        return any(self._reachable(person, lane, h) for h in ("right", "left"))
+
     def _choose_lane(self, person: _Person, hot: str, crowding: float,
                      similar: float) -> tuple[Lane, str | None]:
         """A lane with stock left (and its similar-weight neighbour if that was the draw)."""
@@ -234,7 +245,7 @@ class _Gen:
             n_groups = 1 if person.child else int(rng.integers(1, 4))
             for _ in range(n_groups):
                 lane, neighbour = self._choose_lane(person, hot, crowding, similar)
-                if not any(self._reachable(person, lane, h) for h in ("right", "left")):
+                if not self._reachable_any(person, lane):
                     continue
                 group: list[dict[str, Any]] = [{"walk_to": {"lane": lane.id}}]
                 if rng.random() < 0.35:
@@ -256,8 +267,10 @@ class _Gen:
                         others = [ln for ln in self.lanes if ln.shelf_id == lane.shelf_id
                                   and ln.id != lane.id and ln.id not in self.fragile]
                         if others:
-                            target = others[int(rng.integers(len(others)))]
-                            self.misplace_targets.add(target.id)
+                            other = others[int(rng.integers(len(others)))]
+                            if self._reachable_any(person, other):   # else: the same lane
+                                target = other
+                                self.misplace_targets.add(target.id)
                     if rng.random() < 0.6:
                         group.append({"browse": round(float(rng.uniform(1.0, 2.5)), 1)})
                     if target.id != lane.id:
@@ -270,15 +283,32 @@ class _Gen:
                     person.groups.pop()
                     break
             if person.child and person.id in payer_of and rng.random() < 0.35:
-                last = [a for g in person.groups for a in g if "pick" in a]
-                if last and last[-1]["pick"]["lane"] not in self.misplace_targets:
-                    lane_id = last[-1]["pick"]["lane"]
+                # hand on the last pick the child still holds (not one it put back)
+                held = self.held(person)
+                last = [a["pick"]["lane"] for g in person.groups for a in g if "pick" in a]
+                last = [lane_id for lane_id in last
+                        if held.get(self.cfg.planogram[lane_id].sku, 0) > 0]
+                if last and last[-1] not in self.misplace_targets:
+                    lane_id = last[-1]
                     self.fragile.add(lane_id)
                     sku = self.cfg.planogram[lane_id].sku
                     person.groups.append([{"hand_to": {"shopper": payer_of[person.id].id,
                                                        "sku": sku, "qty": 1}}])
                     if not self.fits(person):
                         person.groups.pop()
+
+    def held(self, person: _Person) -> dict[str, int]:
+        """What ``person`` holds after its current actions, by SKU (picks count as the lane's
+        planogram SKU: nobody picks from a lane that receives a misplaced item before them)."""
+        held: dict[str, int] = {}
+        for a in (a for g in person.groups for a in g):
+            key, val = next(iter(a.items()))
+            if key == "pick":
+                sku = self.cfg.planogram[val["lane"]].sku
+                held[sku] = held.get(sku, 0) + val["qty"]
+            elif key in ("put_back", "hand_to"):
+                held[val["sku"]] = held.get(val["sku"], 0) - val["qty"]
+        return held
 
     def pair_simultaneous(self, people: list[_Person], share: float) -> None:
         """Give pairs of adult shoppers a reach into adjacent lanes of one board at one instant."""
@@ -298,6 +328,8 @@ class _Gen:
             j = int(rng.integers(len(lanes) - 1))
             la, lb = lanes[j], lanes[j + 1]
             if self.stock[la.id] < 3 or self.stock[lb.id] < 3:
+                continue
+            if not (self._reachable_any(a, la) and self._reachable_any(b, lb)):
                 continue
             # the later of the two arrivals, then a moment to settle
             plans = nominal_plans(self.cfg, (_spec(a), _spec(b)))
@@ -332,6 +364,23 @@ class _Gen:
             if person.groups:
                 person.groups.pop()
                 return True
+        return False
+
+    def drop_action(self, people: list[_Person], key: str) -> bool:
+        """Drop the action group holding the action that ``key`` (a validator key path such
+        as ``shoppers[3].actions[5].hand_to.sku``) names. False when the key names none."""
+        m = _ACTION_KEY.match(key)
+        if m is None:
+            return False
+        i, k = int(m.group(1)), int(m.group(2))
+        if i >= len(people):
+            return False
+        person = people[i]
+        for g, group in enumerate(person.groups):
+            if k < len(group):
+                del person.groups[g]
+                return True
+            k -= len(group)
         return False
 
     def tags(self, people: list[_Person]) -> list[str]:

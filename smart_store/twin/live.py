@@ -30,10 +30,10 @@ then on sim time ``t`` is ROS time ``wall_zero_ns + t * 1e9`` for everything:
   latency (it writes every 5 ms), and the driver's least-latency mapping of the hub's
   millisecond clock takes that jitter out. Measured with ``up --twin`` on a 2-core machine
   under heavy load (load average ~10): stamps - (``wall_zero`` + t) median +1.3 ms, 5th..95th
-  percentile -34..+11 ms. The tails come from the drivers' own stamping when a reader thread is
-  starved of CPU: preempted between its two clock reads (``HubDriverNode.ros_time``) it stamps
-  up to ~0.1 s early; starved for more than 0.5 s, its hub clock re-synchronises on the late
-  lines and stamps a burst up to ~0.7 s late.
+  percentile -34..+11 ms (measured before the drivers took one clock snapshot per batch:
+  a reader thread preempted between two separate clock reads then stamped up to ~0.1 s early;
+  that tail is gone, see ``drivers/stamping.py``). A reader thread starved for more than 0.5 s
+  still re-synchronises its hub clock on the late lines and stamps a burst up to ~0.7 s late.
 * Ground truth (``truth/``) is in sim seconds: ``t = (stamp_ns - wall_zero_ns) / 1e9``.
 
 Why not sim time with ``/clock`` from the twin (tried first): a sim-time node's clock is the
@@ -202,13 +202,13 @@ class LiveTwinRun(TwinRun):
         del t0, t1
         return []
 
-    def _image_messages(self, renderer: Any, t: float, people: Sequence[PersonState]
-                        ) -> list[tuple[int, str, bytes]]:
+    def _image_messages(self, renderer: Any, t: float, people: Sequence[PersonState], *,
+                        stock: dict[str, int] | None = None) -> list[tuple[int, str, bytes]]:
         if self._now() - t > self._max_lag:
             cam = renderer.camera.id
             self.lag_dropped[cam] = self.lag_dropped.get(cam, 0) + 1
             return []
-        return super()._image_messages(renderer, t, people)
+        return super()._image_messages(renderer, t, people, stock=stock)
 
 
 class LiveTwin:

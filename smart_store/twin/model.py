@@ -218,6 +218,14 @@ class TrueReceipt:
     exit_time: float                    # when the last member left through the exit zone
 
 
+@dataclass(frozen=True)
+class HeldItem:
+    """An item a person carries at some instant: its SKU and the hand it is in."""
+
+    sku: str
+    hand: Hand = 'right'
+
+
 @dataclass
 class PersonState:
     """One person at one instant."""
@@ -228,3 +236,4 @@ class PersonState:
     body: BodySpec
     heading: float                      # rad, facing direction on the floor
     in_store: bool = True
+    held: tuple[HeldItem, ...] = ()     # items in the hands, oldest first

@@ -66,6 +66,15 @@ def coco_categories() -> list[dict[str, Any]]:
              'skeleton': [[a + 1, b + 1] for a, b in COCO_SKELETON]}]
 
 
+def shutter_people(world: Any, renderer: Any, t: float) -> list[PersonState] | None:
+    """The people at the shutter opening of ``renderer``'s frame at ``t``
+    (``world.people_at(t - renderer.exposure)``) when its render spec asks for motion blur,
+    else None (no blur): pass it to ``CameraRenderer.render`` as ``shutter``."""
+    if not renderer.spec.motion_blur:
+        return None
+    return world.people_at(t - renderer.exposure)
+
+
 def stamp_ns(t: float) -> int:
     """Sim time (s from the start of the run) -> ROS time in ns."""
     return SIM_EPOCH_NS + round(t * 1e9)
@@ -92,7 +101,9 @@ class TwinRun:
     """One scenario run of the twin, as a time-ordered stream of serialised messages."""
 
     def __init__(self, cfg: StoreConfig, scenario: Scenario,
-                 options: RunOptions | None = None) -> None:
+                 options: RunOptions | None = None, world: Any | None = None) -> None:
+        """``world``: the ``World`` of this scenario if it was played already (default: play
+        it here)."""
         from smart_store.twin.render import CameraRenderer  # noqa: PLC0415 - heavy imports
         from smart_store.twin.sensors import DistanceEmulator, LoadCellEmulator  # noqa: PLC0415
         from smart_store.twin.world import World  # noqa: PLC0415
@@ -100,7 +111,9 @@ class TwinRun:
         self.cfg = cfg
         self.scenario = scenario
         self.options = options or RunOptions()
-        self.world = World(cfg, scenario)
+        if world is not None and world.scenario is not scenario:
+            raise ValueError('world was played from another scenario')
+        self.world = world if world is not None else World(cfg, scenario)
         self.renderers = ([CameraRenderer(cfg, cam, scenario.render, scenario.seed)
                            for cam in cfg.cameras] if self.options.images else [])
         self.loadcells = LoadCellEmulator(cfg, self.world, scenario.load_cell_faults,
@@ -156,11 +169,17 @@ class TwinRun:
                 return False
         return True
 
-    def _image_messages(self, renderer: Any, t: float, people: Sequence[PersonState]
-                        ) -> list[tuple[int, str, bytes]]:
+    def _image_messages(self, renderer: Any, t: float, people: Sequence[PersonState], *,
+                        stock: dict[str, int] | None = None) -> list[tuple[int, str, bytes]]:
+        """Image and CameraInfo of one frame: the people at ``t`` holding what they hold,
+        the lanes at ``stock`` (default: the world's stock at ``t``), blurred over the
+        shutter time when the scenario asks for motion blur."""
         cam = renderer.camera
         ns = stamp_ns(t)
-        image = renderer.render(people, t)
+        if stock is None:
+            stock = self.world.lane_stock_at(t)
+        image = renderer.render(people, t, shutter=shutter_people(self.world, renderer, t),
+                                stock=stock)
         h, w = image.shape[:2]
         img = rb.msg_class(IMAGE_TYPE)(
             header=_header(ns, cam.id), height=h, width=w, encoding='bgr8', is_bigendian=0,
@@ -260,6 +279,7 @@ class TwinRun:
                             if t0 - 1e-12 <= t < t1 - 1e-12})
             for t in times:
                 people = self.world.people_at(t)
+                stock = self.world.lane_stock_at(t)
                 self.joints_times.append(t)
                 self.joints.append({p.person: p.joints.copy() for p in people})
                 for r in self.renderers:
@@ -271,7 +291,7 @@ class TwinRun:
                         self.dropped_frames[cam_id] = self.dropped_frames.get(cam_id, 0) + 1
                         continue
                     self.frame_counts[cam_id] = self.frame_counts.get(cam_id, 0) + 1
-                    batch += self._image_messages(r, t, people)
+                    batch += self._image_messages(r, t, people, stock=stock)
             batch.sort(key=lambda m: (m[0], m[1]))
             yield from batch
             if on_time is not None:

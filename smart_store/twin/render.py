@@ -6,17 +6,23 @@ Pure numpy + OpenCV (no ROS). One ``CameraRenderer`` per configured camera:
   cast ONCE per camera into a colour buffer and a depth buffer (metres along the optical axis,
   the same "depth" ``CameraModel.project`` reports), through the camera's own distortion: every
   pixel's ray comes from ``CameraModel.ray``, so the static image is exactly consistent with
-  ``project``.
+  ``project``. Lanes follow the stock passed to ``render`` (``World.lane_stock_at``): a lane's
+  products fill ``stock / facings`` of its depth, from the back. When a count changes, only the
+  rectangle around that lane is ray cast and shaded again (exactly as the whole image was, so
+  nothing else moves by a grey level) and pasted into the scene as drawn; the pieces are cached.
 * People are drawn every frame as shaded 3-D primitives projected with ``CameraModel.project``:
   capsules for limbs, neck, pelvis, hands and feet, a convex hull of three elliptic rings for the
-  torso, a sphere for the head with hair on top (no face is ever drawn). Parts of all people are
+  torso, a sphere for the head with hair on top (no face is ever drawn), and what they hold
+  (``PersonState.held``) as boxes in the product's colour at the hand. Parts of all people are
   painted far to near (painter's algorithm, anti-aliased OpenCV primitives straight into the
   frame) while a parallel "people depth" layer records each part's front-surface depth; pixels
   where the static scene is nearer than the people layer are then restored from the static
   colour buffer, so shelves hide people behind them and people hide each other in depth order.
 * Camera effects: soft contact shadows, a fixed per-camera white balance, lens vignetting, an
-  exposure that drifts slowly over time, Gaussian sensor noise, optional motion blur. All of it
-  is a pure function of ``(seed, camera, t, people)``: the same call gives a byte-identical image.
+  exposure that drifts slowly over time, Gaussian sensor noise, optional motion blur (the
+  poses at ``t``, mid-exposure and the shutter opening averaged; the recorder passes the
+  people at ``t - exposure``). All of it is a pure function of ``(seed, camera, t, people,
+  stock)``: the same call gives a byte-identical image.
 
 Speed: per frame the cost is one copy of the static colour buffer, a few hundred OpenCV drawing
 calls for ~8 people (prepared in vectorised numpy, body points shared between cameras rendering
@@ -31,7 +37,7 @@ passes below ~1.5 px radius), so lower resolutions are a fast path without a sep
 person or the person's own body), 2 = visible. A joint is hidden when its body surface lies
 more than ``KEYPOINT_TOLERANCE`` behind the static depth at its pixel, or behind the surface of
 the person part drawn on top there (the layer stores which part; its depth is evaluated exactly
-for that capsule, head sphere or torso plane).
+for that capsule, head sphere or torso plane; a held item counts with its flat front).
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ import math
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -49,7 +55,7 @@ from numpy.typing import NDArray
 
 from smart_store.config.model import CameraConfig, Shelf, StoreConfig
 from smart_store.geometry.camera import CameraModel
-from smart_store.twin.model import COCO_KEYPOINTS, BodySpec, PersonState, RenderSpec
+from smart_store.twin.model import COCO_KEYPOINTS, BodySpec, HeldItem, PersonState, RenderSpec
 
 __all__ = [
     "KEYPOINT_TOLERANCE",
@@ -164,16 +170,7 @@ def _scaled_model(camera: CameraConfig, width: int, height: int) -> CameraModel:
     Pixel centres are at integer coordinates, so the principal point maps as
     ``c' = (c + 0.5) * s - 0.5``; distortion acts on normalised coordinates and is unchanged.
     """
-    base = camera.model
-    sx, sy = width / base.width, height / base.height
-    K = np.array(
-        [
-            [base.fx * sx, base.K[0, 1] * sx, (base.cx + 0.5) * sx - 0.5],
-            [0.0, base.fy * sy, (base.cy + 0.5) * sy - 0.5],
-            [0.0, 0.0, 1.0],
-        ]
-    )
-    return CameraModel(K=K, dist=base.dist, R=base.R, t=base.t, width=width, height=height)
+    return camera.model.resized(width, height)  # geometry.camera.scale_intrinsics
 
 
 def _render_size(camera: CameraConfig, spec: RenderSpec) -> tuple[int, int]:
@@ -237,11 +234,27 @@ class _StaticScene:
     depth: NDArray[np.float32]  # (H, W) metres along the optical axis; inf = nothing
     floor: NDArray[np.uint8]  # (H, W) 255 where the floor is what the pixel sees
     vignette: NDArray[np.float32]  # (H, W, 3) lens gain: vignetting x white balance
-    floor3: NDArray[np.uint8] | None = None  # the floor mask, 3 channels
+    floor3: NDArray[np.uint8]  # the floor mask, 3 channels
+    kind: NDArray[np.int32]  # (H, W) what each pixel's ray hit (``_Hits.kind``)
+    lane_boxes: dict[str, int]  # lane id -> ``kind`` of its product box
+    ph: FloatArray  # floor-pattern phases (to re-shade parts of the scene)
 
 
-def _shelf_boxes(cfg: StoreConfig, shelf: Shelf, lanes: list[_LaneLook]) -> list[_Box]:
-    """Break a shelving unit into boxes (shelf-local frame); appends product looks to lanes."""
+def _item_size(sku: str, unit_weight_g: float) -> tuple[float, float]:
+    """Height and width (m) of one packaged item, from its weight (same on shelves and in
+    hands)."""
+    size = min(1.0, (unit_weight_g / 1000.0) ** (1.0 / 3.0))
+    item_h = 0.09 + 0.17 * size + 0.05 * _hash01("h", sku)
+    item_w = 0.055 + 0.05 * size + 0.03 * _hash01("w", sku)
+    return item_h, item_w
+
+
+def _shelf_boxes(cfg: StoreConfig, shelf: Shelf, lanes: list[_LaneLook],
+                 fill: Mapping[str, float] | None = None) -> list[_Box]:
+    """Break a shelving unit into boxes (shelf-local frame); appends product looks to lanes.
+
+    ``fill``: share (0-1) of a lane's depth its items take up, from the back (items are taken
+    from the front); lanes not listed are full, an empty lane has no product box."""
     hw, hd, h = 0.5 * shelf.width, 0.5 * shelf.depth, shelf.height
     post, panel, board, cap = 0.03, 0.02, 0.025, 0.03
     boxes = [
@@ -262,11 +275,8 @@ def _shelf_boxes(cfg: StoreConfig, shelf: Shelf, lanes: list[_LaneLook]) -> list
             product = cfg.product_in_lane(lane.id)
             if product is None:
                 continue
-            grams = product.unit_weight_g
-            size = min(1.0, (grams / 1000.0) ** (1.0 / 3.0))
-            item_h = 0.09 + 0.17 * size + 0.05 * _hash01("h", product.sku)
+            item_h, item_w = _item_size(product.sku, product.unit_weight_g)
             item_h = min(item_h, 0.9 * (hi[2] - lo[2]))
-            item_w = 0.055 + 0.05 * size + 0.03 * _hash01("w", product.sku)
             x0, x1 = float(lo[0]) + 0.005, float(hi[0]) - 0.005
             columns = max(1, round((x1 - x0) / item_w))
             lanes.append(
@@ -276,9 +286,15 @@ def _shelf_boxes(cfg: StoreConfig, shelf: Shelf, lanes: list[_LaneLook]) -> list
                     label=np.array(_label_colour(product.sku), float), lane_id=lane.id,
                 )
             )
+            back, front = -hd + panel + 0.01, hd - 0.03
+            share = 1.0 if fill is None else fill.get(lane.id, 1.0)
+            if share <= 0.0:
+                continue
+            if share < 1.0:
+                front = back + share * (front - back)
             boxes.append(
-                _Box(np.array([x0, -hd + panel + 0.01, level.z]),
-                     np.array([x1, hd - 0.03, level.z + item_h]), "product", len(lanes) - 1)
+                _Box(np.array([x0, back, level.z]),
+                     np.array([x1, front, level.z + item_h]), "product", len(lanes) - 1)
             )
     return boxes
 
@@ -383,10 +399,11 @@ def _cast_room(cfg: StoreConfig, origin: FloatArray, dirs: FloatArray, hits: _Hi
 
 
 def _cast_shelves(cfg: StoreConfig, origin: FloatArray, dirs: FloatArray, hits: _Hits, *,
-                  boxes_all: list[tuple[Shelf, _Box]], lanes: list[_LaneLook]) -> None:
+                  boxes_all: list[tuple[Shelf, _Box]], lanes: list[_LaneLook],
+                  fill: Mapping[str, float] | None = None) -> None:
     for shelf in cfg.shelves:
         base = len(boxes_all)
-        boxes = _shelf_boxes(cfg, shelf, lanes)
+        boxes = _shelf_boxes(cfg, shelf, lanes, fill)
         boxes_all.extend((shelf, b) for b in boxes)
         R = shelf.pose.rotation()
         o_l = shelf.to_local(origin)[0]
@@ -427,7 +444,7 @@ def _cast_shelves(cfg: StoreConfig, origin: FloatArray, dirs: FloatArray, hits: 
 
 
 def _shade_room(cfg: StoreConfig, hits: _Hits, world: FloatArray, footprint: FloatArray, *,
-                col: FloatArray, rng: np.random.Generator) -> None:
+                col: FloatArray, ph: FloatArray) -> None:
     """Floor tiles, entry/exit mats, walls with doors and baseboard, ceiling with lights."""
     fl = np.nonzero(hits.kind == 1)[0]
     if fl.size:
@@ -435,7 +452,6 @@ def _shade_room(cfg: StoreConfig, hits: _Hits, world: FloatArray, footprint: Flo
         tile = 0.6
         ix, iy = np.floor(x / tile).astype(np.int64), np.floor(y / tile).astype(np.int64)
         albedo = 0.93 + 0.09 * _grid_hash(ix, iy, 1)
-        ph = rng.uniform(0, 2 * np.pi, 4)
         albedo *= 1.0 + 0.025 * np.sin(1.7 * x + ph[0]) * np.sin(1.3 * y + ph[1])
         albedo *= 1.0 + 0.02 * np.sin(5.1 * x + 3.7 * y + ph[2])
         c = np.array([172.0, 177.0, 181.0])[None, :] * albedo[:, None]
@@ -546,11 +562,23 @@ def _shade_boxes(hits: _Hits, footprint: FloatArray, col: FloatArray,
         col[sel] = c * ao[:, None]
 
 
-def _build_static(cfg: StoreConfig, model: CameraModel, seed: int, cam_index: int) -> _StaticScene:
-    """Ray cast the empty store through ``model``: colour, depth, floor mask, vignette."""
-    W, H = model.width, model.height
-    uu, vv = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
-    origin, dirs = model.ray(np.column_stack([uu.ravel(), vv.ravel()]))
+@dataclass
+class _Cast:
+    """Ray-cast, shaded and lit pixels (flattened, before the lens)."""
+
+    col: FloatArray  # (N, 3) BGR, surface grain included
+    depth: NDArray[np.float32]  # (N,) metres along the optical axis; inf = nothing
+    kind: NDArray[np.int32]  # (N,) what the ray hit (see ``_Hits.kind``)
+
+
+def _cast_pixels(cfg: StoreConfig, model: CameraModel, uu: FloatArray, vv: FloatArray, *,
+                 ph: FloatArray, grain: FloatArray, fill: Mapping[str, float] | None = None,
+                 lane_boxes: dict[str, int] | None = None) -> _Cast:
+    """Ray cast and shade the pixels ``(uu, vv)`` (flat arrays) of the store with its lanes
+    filled to ``fill`` (see ``_shelf_boxes``). Every pixel is computed on its own, so a block
+    of pixels comes out exactly as it does in the whole image. ``lane_boxes``, if given, gets
+    each lane's product box as its ``kind`` value."""
+    origin, dirs = model.ray(np.column_stack([uu, vv]))
     valid = np.all(np.isfinite(dirs), axis=1)
     dirs = np.where(valid[:, None], dirs, np.array([0.0, 0.0, 1.0]))
     hits = _Hits(dirs.shape[0])
@@ -559,7 +587,11 @@ def _build_static(cfg: StoreConfig, model: CameraModel, seed: int, cam_index: in
     _cast_room(cfg, origin, dirs, hits, wall_h=wall_h)
     boxes_all: list[tuple[Shelf, _Box]] = []
     lanes: list[_LaneLook] = []
-    _cast_shelves(cfg, origin, dirs, hits, boxes_all=boxes_all, lanes=lanes)
+    _cast_shelves(cfg, origin, dirs, hits, boxes_all=boxes_all, lanes=lanes, fill=fill)
+    if lane_boxes is not None:
+        for k, (_, box) in enumerate(boxes_all):
+            if box.material == "product":
+                lane_boxes[lanes[box.lane].lane_id] = 10 + k
 
     finite = np.isfinite(hits.s)
     s = np.where(finite, hits.s, 0.0)
@@ -567,9 +599,8 @@ def _build_static(cfg: StoreConfig, model: CameraModel, seed: int, cam_index: in
     f = 0.5 * (model.fx + model.fy)
     cos_inc = np.abs(np.sum(hits.normal * dirs, axis=1))
     footprint = s / f / np.maximum(cos_inc, 0.15)
-    rng = np.random.default_rng([abs(int(seed)), cam_index, 3])
     col = np.zeros((dirs.shape[0], 3))
-    _shade_room(cfg, hits, world, footprint, col=col, rng=rng)
+    _shade_room(cfg, hits, world, footprint, col=col, ph=ph)
     _shade_boxes(hits, footprint, col, boxes_all, lanes)
 
     # light: ceiling lamps every 2 m (pools on the floor), a key light from above, ambient
@@ -583,10 +614,32 @@ def _build_static(cfg: StoreConfig, model: CameraModel, seed: int, cam_index: in
     light = lam * (0.84 + 0.16 * np.clip(pools, 0.0, 1.6))
     light[hits.kind == 3] = 1.0
     col *= light[:, None]
-    col += rng.normal(0.0, 2.0, col.shape)  # surface grain
+    col += grain  # surface grain
     col[~valid | ~finite] = 20.0
-
     depth = np.where(valid & finite, s * (dirs @ model.forward), np.inf).astype(np.float32)
+    return _Cast(col=col, depth=depth, kind=hits.kind)
+
+
+def _static_random(seed: int, cam_index: int, n: int) -> tuple[FloatArray, FloatArray]:
+    """Floor-pattern phases and the ``(n, 3)`` surface grain of a camera's static scene."""
+    rng = np.random.default_rng([abs(int(seed)), cam_index, 3])
+    ph = rng.uniform(0, 2 * np.pi, 4)
+    return ph, rng.normal(0.0, 2.0, (n, 3))
+
+
+def _optical_sigma(width: int) -> float:
+    """Sigma (px) of the lens's mild optical blur at an image ``width``."""
+    return 0.5 * max(width / 640.0, 0.6)
+
+
+def _build_static(cfg: StoreConfig, model: CameraModel, seed: int, cam_index: int) -> _StaticScene:
+    """Ray cast the empty store through ``model``: colour, depth, floor mask, vignette."""
+    W, H = model.width, model.height
+    uu, vv = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    ph, grain = _static_random(seed, cam_index, W * H)
+    lane_boxes: dict[str, int] = {}
+    cast = _cast_pixels(cfg, model, uu.ravel(), vv.ravel(), ph=ph, grain=grain,
+                        lane_boxes=lane_boxes)
 
     # lens: vignetting and per-camera white balance (people get the same), mild optical blur
     rr = ((uu - model.cx) / model.fx) ** 2 + ((vv - model.cy) / model.fy) ** 2
@@ -598,11 +651,12 @@ def _build_static(cfg: StoreConfig, model: CameraModel, seed: int, cam_index: in
     vig = 1.0 - 0.22 * np.clip(rr / r_corner, 0.0, 1.0) ** 1.2
     tint = 1.0 + np.random.default_rng([abs(int(seed)), cam_index, 7]).normal(0.0, 0.025, 3)
     gain = (vig[..., None] * tint[None, None, :]).astype(np.float32)
-    img = np.clip(col.reshape(H, W, 3) * gain + 0.5, 0, 255).astype(np.uint8)
-    img = cv2.GaussianBlur(img, (0, 0), 0.5 * max(W / 640.0, 0.6))
-    floor = np.where(hits.kind.reshape(H, W) == 1, 255, 0).astype(np.uint8)
-    return _StaticScene(colour=img, depth=depth.reshape(H, W), floor=floor, vignette=gain,
-                        floor3=cv2.merge([floor] * 3))
+    img = np.clip(cast.col.reshape(H, W, 3) * gain + 0.5, 0, 255).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (0, 0), _optical_sigma(W))
+    kind = cast.kind.reshape(H, W)
+    floor = np.where(kind == 1, 255, 0).astype(np.uint8)
+    return _StaticScene(colour=img, depth=cast.depth.reshape(H, W), floor=floor, vignette=gain,
+                        floor3=cv2.merge([floor] * 3), kind=kind, lane_boxes=lane_boxes, ph=ph)
 
 
 # =========================================================================== people
@@ -622,6 +676,35 @@ class _Geometry:
     # and the depth range it is clamped to
     torso_plane: FloatArray | None = None  # (P, 3)
     torso_range: FloatArray | None = None  # (P, 2)
+    items: _Items | None = None  # held items, None when nobody holds anything
+
+
+@dataclass
+class _Items:
+    """Held items of a list of people as boxes at the hands, projected for one camera.
+
+    Corners 0-3 are the bottom face, 4-7 the top face (both in order around the face)."""
+
+    owner: NDArray[np.int64]  # (n,) person index in the geometry
+    uv: FloatArray  # (n, 8, 2)
+    depth: FloatArray  # (n, 8)
+    centre: FloatArray  # (n,) depth of the box centre (painter's order)
+    front: FloatArray  # (n,) depth of the front surface (layer)
+    side: FloatArray  # (n, 3) BGR of the sides
+    top: FloatArray  # (n, 3) BGR of the top
+    show_top: NDArray[np.bool_]  # (n,) the top face is towards the camera
+    # OpenCV arguments, prepared once: fixed-point corners, colours, layer (depth, part id)
+    fixed: NDArray[np.int32] = field(init=False)
+    side_bgr: list[list[float]] = field(init=False)
+    top_bgr: list[list[float]] = field(init=False)
+    layer_value: list[tuple[float, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fixed = np.round(np.clip(self.uv, -1e5, 1e5) * _ONE).astype(np.int32)
+        self.side_bgr = self.side.tolist()
+        self.top_bgr = self.top.tolist()
+        pid = (self.owner * _PARTS_PER_PERSON + _ITEM_PART + 1).tolist()
+        self.layer_value = list(zip(self.front.tolist(), map(float, pid), strict=True))
 
 
 def _body_points(joints: FloatArray, heading: FloatArray, s: FloatArray,
@@ -689,8 +772,34 @@ def _person_colours(person: PersonState) -> FloatArray:
     return np.array([shirt, pants, skin, hair, shoes, sleeve])
 
 
-# Person part ids in the layer: 0..13 capsules, 14 torso, 15 head (+1, and 32 per person).
-_TORSO_PART, _HEAD_PART, _PARTS_PER_PERSON = 14, 15, 32
+# Person part ids in the layer: 0..13 capsules, 14 torso, 15 head, 16 held items (+1, and 32
+# per person).
+_TORSO_PART, _HEAD_PART, _ITEM_PART, _PARTS_PER_PERSON = 14, 15, 16, 32
+_MAX_HELD = 3  # items drawn per hand (a handful; the rest are behind them)
+_ITEM_BIAS = -0.03  # m: drawn after the hand holding it
+
+
+@dataclass(frozen=True)
+class _LaneRegion:
+    """Image rectangles ``(x0, y0, x1, y1)`` a lane's contents affect: ``paste`` (the lane's
+    pixels grown by the reach of the optical blur) inside ``cast`` (grown again, so the blur in
+    ``paste`` is exact), and the lanes with pixels inside ``cast``."""
+
+    paste: tuple[int, int, int, int]
+    cast: tuple[int, int, int, int]
+    near: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Patch:
+    """The static scene inside a ``_LaneRegion.paste`` rectangle for some lane fills."""
+
+    colour: U8Image
+    depth: NDArray[np.float32]
+    floor3: NDArray[np.uint8]
+
+
+_PATCH_CACHE = 128  # patches kept per camera
 
 
 class CameraRenderer:
@@ -720,6 +829,19 @@ class CameraRenderer:
         self._f = 0.5 * (self.model.fx + self.model.fy)
         self._static = _build_static(cfg, self.model, self.seed, self.camera_index)
         self._static_depth_tol = self._static.depth + np.float32(_RESTORE_TOL)
+        # the scene as drawn now: the static scene with the lanes emptied to the stock of the
+        # last render (copied from the static scene on the first change, see ``_set_stock``)
+        self._scene_colour = self._static.colour
+        self._scene_depth = self._static.depth
+        self._scene_tol = self._static_depth_tol
+        self._scene_floor3 = self._static.floor3
+        self._facings = {lane: cfg.planogram[lane].facings for lane in self._static.lane_boxes
+                         if lane in cfg.planogram and cfg.planogram[lane].facings > 0}
+        self._levels: dict[str, int] = {}  # lanes drawn with fewer items than their facings
+        self._regions: dict[str, _LaneRegion | None] | None = None
+        self._patches: OrderedDict[tuple, _Patch] = OrderedDict()
+        self._grain: FloatArray | None = None
+        self._item_looks: dict[str, tuple[FloatArray, FloatArray]] = {}
         H, W = self.height, self.width
         self._layer = _Layer(H, W)  # of the last render
         self._scratch = _Layer(H, W)
@@ -755,25 +877,34 @@ class CameraRenderer:
         return 1.0 + 0.5 * self.spec.exposure_jitter * drift
 
     def render(self, people: Sequence[PersonState], t: float,
-               shutter: Sequence[PersonState] | None = None) -> U8Image:
+               shutter: Sequence[PersonState] | None = None,
+               stock: Mapping[str, int] | None = None) -> U8Image:
         """The camera image ``(H, W, 3)`` uint8 BGR at sim time ``t``.
 
         ``shutter``: the same people at the shutter opening (``t - self.exposure``); with
         ``spec.motion_blur`` the frame averages the poses at ``t``, mid-exposure and the
         opening (joints interpolated per person id). Without it there is no blur. Keypoints
-        always describe the pose at ``t``. People with ``in_store`` False are not drawn.
+        always describe the pose at ``t``. People with ``in_store`` False are not drawn; what
+        a person holds (``PersonState.held``) is drawn as boxes in the product's colour at
+        the hand (up to ``_MAX_HELD`` per hand).
+
+        ``stock``: items in each lane (``World.lane_stock_at``); a lane's products are drawn
+        filling the share ``stock / facings`` of its depth, from the back (lanes not listed,
+        and every lane when ``stock`` is None, are full). The scene is re-shaded only where a
+        lane's count changed since the previous render, and those pieces are cached.
         """
+        self._set_stock(stock)
         people = [p for p in people if p.in_store]
         key = _people_key(people)
         geo = self._geometry(people, key)
-        frame = self._static.colour.copy()
+        frame = self._scene_colour.copy()
         self._layer.clear()
         self._draw(geo, frame, self._layer)
         if self.spec.motion_blur and shutter is not None:
             # average of the poses at the end, middle and start of the exposure
             acc = frame.astype(np.float32)
             for a in _BLUR_SAMPLES:
-                other = self._static.colour.copy()
+                other = self._scene_colour.copy()
                 self._scratch.clear()
                 self._draw(self._geometry(_lerp_people(people, shutter, a)), other,
                            self._scratch)
@@ -821,6 +952,96 @@ class CameraRenderer:
         return self._flags(geo, layer)
 
     # ------------------------------------------------------------------ internals
+    def _set_stock(self, stock: Mapping[str, int] | None) -> None:
+        """Bring the scene buffers to the lane fills of ``stock`` (see ``render``)."""
+        levels: dict[str, int] = {}
+        if stock is not None:
+            for lane, full in self._facings.items():
+                n = stock.get(lane, full)
+                if n < full:
+                    levels[lane] = max(int(n), 0)
+        if levels == self._levels:
+            return
+        changed = sorted(lane for lane in set(levels) | set(self._levels)
+                         if levels.get(lane) != self._levels.get(lane))
+        self._levels = levels
+        if self._scene_colour is self._static.colour:  # copy on the first change
+            self._scene_colour = self._static.colour.copy()
+            self._scene_depth = self._static.depth.copy()
+            self._scene_tol = self._static_depth_tol.copy()
+            self._scene_floor3 = self._static.floor3.copy()
+        regions = self._lane_regions()
+        for lane in changed:
+            region = regions.get(lane)
+            if region is None:  # not in view
+                continue
+            key = (lane, tuple(self._levels.get(b, -1) for b in region.near))
+            patch = self._patches.get(key)
+            if patch is None:
+                patch = self._patches[key] = self._lane_patch(region)
+                while len(self._patches) > _PATCH_CACHE:
+                    self._patches.popitem(last=False)
+            else:
+                self._patches.move_to_end(key)
+            x0, y0, x1, y1 = region.paste
+            self._scene_colour[y0:y1, x0:x1] = patch.colour
+            self._scene_depth[y0:y1, x0:x1] = patch.depth
+            self._scene_tol[y0:y1, x0:x1] = patch.depth + np.float32(_RESTORE_TOL)
+            self._scene_floor3[y0:y1, x0:x1] = patch.floor3
+
+    def _lane_regions(self) -> dict[str, _LaneRegion | None]:
+        """Where each stocked lane's products are in the image (computed once)."""
+        if self._regions is None:
+            r = math.ceil(3.0 * _optical_sigma(self.width)) + 1  # the blur kernel's radius
+            boxes: dict[str, tuple[int, int, int, int]] = {}
+            for lane in self._facings:
+                ys, xs = np.nonzero(self._static.kind == self._static.lane_boxes[lane])
+                if xs.size:
+                    boxes[lane] = (int(xs.min()), int(ys.min()), int(xs.max()) + 1,
+                                   int(ys.max()) + 1)
+
+            def grow(b: tuple[int, int, int, int], m: int) -> tuple[int, int, int, int]:
+                return (max(b[0] - m, 0), max(b[1] - m, 0), min(b[2] + m, self.width),
+                        min(b[3] + m, self.height))
+
+            self._regions = {}
+            for lane in self._facings:
+                if lane not in boxes:
+                    self._regions[lane] = None
+                    continue
+                cast = grow(boxes[lane], 2 * r + 2)
+                near = tuple(sorted(
+                    b for b, o in boxes.items()
+                    if o[0] < cast[2] and cast[0] < o[2] and o[1] < cast[3] and cast[1] < o[3]))
+                self._regions[lane] = _LaneRegion(grow(boxes[lane], r + 1), cast, near)
+        return self._regions
+
+    def _lane_patch(self, region: _LaneRegion) -> _Patch:
+        """The static scene in ``region.paste`` with the lanes at the current fills: the rays
+        of ``region.cast`` cast and shaded again, exactly as ``_build_static`` does."""
+        px0, py0, px1, py1 = region.paste
+        if all(b not in self._levels for b in region.near):
+            return _Patch(self._static.colour[py0:py1, px0:px1].copy(),
+                          self._static.depth[py0:py1, px0:px1].copy(),
+                          self._static.floor3[py0:py1, px0:px1].copy())
+        if self._grain is None:
+            self._grain = _static_random(self.seed, self.camera_index,
+                                         self.width * self.height)[1]
+        x0, y0, x1, y1 = region.cast
+        w, h = x1 - x0, y1 - y0
+        vv, uu = np.mgrid[y0:y1, x0:x1]
+        fill = {b: n / self._facings[b] for b, n in self._levels.items()}
+        cast = _cast_pixels(self.cfg, self.model, uu.ravel().astype(np.float64),
+                            vv.ravel().astype(np.float64), ph=self._static.ph,
+                            grain=self._grain[(vv * self.width + uu).ravel()], fill=fill)
+        img = np.clip(cast.col.reshape(h, w, 3) * self._static.vignette[y0:y1, x0:x1] + 0.5,
+                      0, 255).astype(np.uint8)
+        img = cv2.GaussianBlur(img, (0, 0), _optical_sigma(self.width))
+        sl = (slice(py0 - y0, py1 - y0), slice(px0 - x0, px1 - x0))
+        floor = np.where(cast.kind.reshape(h, w)[sl] == 1, 255, 0).astype(np.uint8)
+        return _Patch(np.ascontiguousarray(img[sl]), cast.depth.reshape(h, w)[sl].copy(),
+                      cv2.merge([floor] * 3))
+
     def _noise_bank(self) -> list[tuple[U8Image, U8Image]]:
         if self._noise is None:
             rng = np.random.default_rng([abs(self.seed), self.camera_index, 13])
@@ -841,9 +1062,13 @@ class CameraRenderer:
                              np.zeros(0), np.zeros(0), np.zeros((0, 6, 3)),
                              np.zeros(0, bool))
         pts, s, wb = _people_points(people, key)
-        uv, depth = self.model.project(pts.reshape(-1, 3))
-        uv = uv.reshape(P, _N_ALL, 2)
-        depth = depth.reshape(P, _N_ALL)
+        boxes = self._held_boxes(people, pts, key) if any(p.held for p in people) else None
+        flat = pts.reshape(-1, 3)
+        if boxes is not None:  # one projection for bodies and held items
+            flat = np.vstack([flat, boxes.corners.reshape(-1, 3), boxes.centre])
+        uv_all, depth_all = self.model.project(flat)
+        uv = uv_all[:P * _N_ALL].reshape(P, _N_ALL, 2)
+        depth = depth_all[:P * _N_ALL].reshape(P, _N_ALL)
         with np.errstate(invalid="ignore"):
             mw, mh = 0.5 * self.width, 0.5 * self.height
             body = uv[:, :_N_PTS]
@@ -851,7 +1076,56 @@ class CameraRenderer:
                       & (body[..., 1] > -mh) & (body[..., 1] < self.height + mh))
         drawn = np.any(inside, axis=1)
         colours = np.stack([self._colours(p) for p in people])
-        return _Geometry(people, pts, uv, depth, s, wb, colours, drawn)
+        geo = _Geometry(people, pts, uv, depth, s, wb, colours, drawn)
+        if boxes is not None:
+            geo.items = self._items(boxes, uv_all[P * _N_ALL:], depth_all[P * _N_ALL:], drawn)
+        return geo
+
+    def _held_boxes(self, people: list[PersonState], pts: FloatArray,
+                    key: tuple | None) -> _HeldBoxes | None:
+        """The 3-D boxes of what ``people`` hold, shared by the cameras of one store."""
+        if key is None:
+            return _held_boxes(people, pts, self._item_look)
+        ckey = (key, id(self.cfg))
+        with _POINTS_LOCK:
+            found = _BOXES_CACHE.get(ckey)
+            if found is not None and found[0] is self.cfg:
+                _BOXES_CACHE.move_to_end(ckey)
+                return found[1]
+        boxes = _held_boxes(people, pts, self._item_look)
+        with _POINTS_LOCK:
+            _BOXES_CACHE[ckey] = (self.cfg, boxes)
+            while len(_BOXES_CACHE) > 16:
+                _BOXES_CACHE.popitem(last=False)
+        return boxes
+
+    def _item_look(self, sku: str) -> tuple[FloatArray, FloatArray]:
+        """Size ``(w, d, h)`` (m) and BGR colour of a held item of ``sku``."""
+        found = self._item_looks.get(sku)
+        if found is None:
+            product = self.cfg.catalog.get(sku)
+            h, w = _item_size(sku, product.unit_weight_g if product is not None else 250.0)
+            found = (np.array([w, 0.8 * w, min(h, 0.3)]), np.array(sku_colour(sku), float))
+            self._item_looks[sku] = found
+        return found
+
+    def _items(self, boxes: _HeldBoxes, uv: FloatArray, depth: FloatArray,
+               drawn: NDArray[np.bool_]) -> _Items | None:
+        """Held boxes as this camera sees them: ``uv``, ``depth`` are the projections of the
+        corners (``8 n`` rows) and then of the centres (``n`` rows)."""
+        n = boxes.owner.size
+        uv_k, d_k = uv[:8 * n].reshape(n, 8, 2), depth[:8 * n].reshape(n, 8)
+        uv_c, d_c = uv[8 * n:], depth[8 * n:]
+        ok = (drawn[boxes.owner] & np.all(d_k > 0.05, axis=1)
+              & np.all(np.isfinite(uv_k), axis=(1, 2)) & np.isfinite(d_c))
+        if not np.any(ok):
+            return None
+        colour = boxes.base[ok] * self._vignette_at(uv_c[ok])
+        half = boxes.half[ok]
+        return _Items(owner=boxes.owner[ok], uv=uv_k[ok], depth=d_k[ok], centre=d_c[ok],
+                      front=d_c[ok] - np.minimum(half[:, 0], half[:, 1]),
+                      side=np.minimum(colour * 0.72, 255.0), top=np.minimum(colour, 255.0),
+                      show_top=self.model.center[2] > boxes.centre[ok, 2] + half[:, 2])
 
     def _colours(self, person: PersonState) -> FloatArray:
         key = (person.shopper, person.body)
@@ -871,9 +1145,12 @@ class CameraRenderer:
         caps = self._capsule_cmds(geo)
         heads = self._head_cmds(geo)
         torsos = self._torso_cmds(geo)
-        keys = np.concatenate([caps[0], heads[0], torsos[0]])
+        items = geo.items
+        item_keys = items.centre + _ITEM_BIAS if items is not None else np.zeros(0)
+        keys = np.concatenate([caps[0], heads[0], torsos[0], item_keys])
         order = np.argsort(-keys, kind="stable").tolist()
         n_cap, n_head = len(caps[0]), len(heads[0])
+        n_body = n_cap + n_head + len(torsos[0])
         cap_rows, head_rows, torso_rows = caps[1], heads[1], torsos[1]
         if frame is not None:
             self._shadows(geo, frame)
@@ -911,9 +1188,26 @@ class CameraRenderer:
                 val = (f[12], f[13])
                 circle(layer, c0, a[2] + _ONE, val, -1, l8, _SHIFT)
                 circle(layer, c2, a[8] + _ONE, val, -1, l8, _SHIFT)
-            else:
+            elif i < n_body:
                 self._draw_torso(torso_rows[i - n_cap - n_head], frame, layer)
+            else:
+                assert items is not None
+                self._draw_item(items, i - n_body, frame, layer)
         self._restore(geo, frame, people_layer)
+
+    def _draw_item(self, items: _Items, j: int, frame: U8Image | None,
+                   layer: NDArray[np.float32]) -> None:
+        """One held item: the box's outline in the side shade, its top face lighter."""
+        fixed = items.fixed[j]
+        hull = cv2.convexHull(fixed)
+        if frame is not None:
+            cv2.fillConvexPoly(frame, hull, items.side_bgr[j], cv2.LINE_AA, _SHIFT)
+            if items.show_top[j]:
+                cv2.fillConvexPoly(frame, fixed[4:8], items.top_bgr[j], cv2.LINE_AA, _SHIFT)
+        # in the layer the hull gets a 3 px outline too, so it covers the anti-aliased fringe
+        value = items.layer_value[j]
+        cv2.fillConvexPoly(layer, hull, value, cv2.LINE_8, _SHIFT)
+        cv2.polylines(layer, [hull], True, value, 3, cv2.LINE_8, _SHIFT)
 
     def _capsule_cmds(self, geo: _Geometry) -> tuple[FloatArray, tuple[list, list]]:
         """Sort keys and pre-computed OpenCV arguments of every visible capsule."""
@@ -1071,7 +1365,10 @@ class CameraRenderer:
         pad = self._f * reach / np.maximum(near, 0.05) + 3
         lo = np.where(fin, uv, np.inf).min(axis=1) - pad[:, None]
         hi = np.where(fin, uv, -np.inf).max(axis=1) + pad[:, None]
-        sd = self._static_depth_tol
+        if geo.items is not None:  # held items may stick out of the body's box
+            np.minimum.at(lo, geo.items.owner, geo.items.uv.min(axis=1) - 2.0)
+            np.maximum.at(hi, geo.items.owner, geo.items.uv.max(axis=1) + 2.0)
+        sd = self._scene_tol
         layer = people_layer.buf
         for p_i in np.nonzero(geo.drawn)[0].tolist():
             if not (np.all(np.isfinite(lo[p_i])) and np.all(np.isfinite(hi[p_i]))):
@@ -1090,14 +1387,14 @@ class CameraRenderer:
             hidden = cv2.compare(cv2.extractChannel(layer[y0:y1, x0:x1], 0),
                                  sd[y0:y1, x0:x1], cv2.CMP_GT)
             if cv2.countNonZero(hidden):
-                cv2.copyTo(self._static.colour[y0:y1, x0:x1], hidden, frame[y0:y1, x0:x1])
+                cv2.copyTo(self._scene_colour[y0:y1, x0:x1], hidden, frame[y0:y1, x0:x1])
 
     def _shadows(self, geo: _Geometry, frame: U8Image) -> None:
         """Soft contact shadows on the visible floor under each person: three nested
         anti-aliased ellipses, box-blurred, applied only where the static scene is floor."""
         uv_all = geo.uv[:, _SHADOW0:]
         ok = np.all(np.isfinite(uv_all), axis=(1, 2)) & geo.drawn
-        fl = self._static.floor3
+        fl = self._scene_floor3
         for p_i in np.nonzero(ok)[0].tolist():
             uv = uv_all[p_i]
             lo = uv[:_SHADOW_N].min(axis=0)
@@ -1138,7 +1435,7 @@ class CameraRenderer:
         q = np.nan_to_num(uv)
         iu = np.clip(np.rint(q[..., 0]), 0, self.width - 1).astype(np.int64)
         iv = np.clip(np.rint(q[..., 1]), 0, self.height - 1).astype(np.int64)
-        d_static = self._static.depth[iv, iu]
+        d_static = self._scene_depth[iv, iu]
         top = layer[iv, iu, 1].astype(np.int64) - 1  # -1 = no person there
         d_people = np.full((P, _N_KP), np.inf)
         owner, part = top // _PARTS_PER_PERSON, top % _PARTS_PER_PERSON
@@ -1164,6 +1461,9 @@ class CameraRenderer:
             rm = _HEAD_R * geo.scale[o]
             rho = np.linalg.norm(x - geo.uv[o, _HEAD], axis=1) * d_c / f
             d_people[on_head] = d_c - np.sqrt(np.maximum(rm**2 - rho**2, 0.0))
+        on_item = valid & (part == _ITEM_PART)  # a held item: its flat front surface
+        if np.any(on_item):
+            d_people[on_item] = layer[iv, iu, 0][on_item]
         on_torso = valid & (part == _TORSO_PART)
         if np.any(on_torso) and geo.torso_plane is not None:
             o, x = owner[on_torso], q[on_torso]
@@ -1191,6 +1491,63 @@ def _fixed(uv: FloatArray) -> list[list[int]]:
 
 _POINTS_CACHE: OrderedDict[tuple, tuple[FloatArray, FloatArray, FloatArray]] = OrderedDict()
 _POINTS_LOCK = threading.Lock()
+_BOXES_CACHE: OrderedDict[tuple, tuple[StoreConfig, _HeldBoxes | None]] = OrderedDict()
+_BOX_SIGNS = np.array([[-1, -1, -1], [1, -1, -1], [1, 1, -1], [-1, 1, -1],
+                       [-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], float)
+
+
+@dataclass(frozen=True)
+class _HeldBoxes:
+    """What a list of people holds, as 3-D boxes in the store frame (camera independent)."""
+
+    owner: NDArray[np.int64]  # (n,) person index
+    corners: FloatArray  # (n, 8, 3): bottom face, then top face, each in order around it
+    centre: FloatArray  # (n, 3)
+    half: FloatArray  # (n, 3) half extents: across the body, along the heading, up
+    base: FloatArray  # (n, 3) BGR product colour
+
+
+def _held_boxes(people: Sequence[PersonState], pts: FloatArray,
+                look: Callable[[str], tuple[FloatArray, FloatArray]]) -> _HeldBoxes | None:
+    """Boxes for what the people hold: upright, turned like the person, at the hand and a
+    little past it along the forearm; further items of one hand sit beside the first, away
+    from the body (at most ``_MAX_HELD`` per hand). ``look(sku)``: size ``(w, d, h)`` and
+    colour."""
+    rows: list[tuple[int, bool, int, str]] = []
+    for p_i, person in enumerate(people):
+        count = {"left": 0, "right": 0}
+        for item in person.held:
+            k = count.get(item.hand, 0)
+            if k < _MAX_HELD:
+                count[item.hand] = k + 1
+                rows.append((p_i, item.hand != "left", k, item.sku))
+    if not rows:
+        return None
+    n = len(rows)
+    owner = np.array([r[0] for r in rows], np.int64)
+    right = np.array([r[1] for r in rows])
+    k = np.array([r[2] for r in rows], float)
+    looks = [look(r[3]) for r in rows]
+    dims = np.stack([lk[0] for lk in looks])  # (n, 3): w, d, h
+    hand = pts[owner, np.where(right, _HAND_R, _HAND_L)]
+    wrist = pts[owner, np.where(right, 10, 9)]
+    heading = np.array([people[i].heading for i in owner.tolist()])
+    cos_h, sin_h = np.cos(heading), np.sin(heading)
+    fwd = np.column_stack([cos_h, sin_h, np.zeros(n)])
+    left = np.column_stack([-sin_h, cos_h, np.zeros(n)])
+    fore = hand - wrist
+    fore /= np.maximum(np.linalg.norm(fore, axis=1, keepdims=True), 1e-6)
+    out = np.where(right[:, None], -left, left)
+    centre = hand + fore * (0.3 * dims[:, 2:3]) + out * (k * (dims[:, 0] + 0.01))[:, None]
+    centre[:, 2] = np.maximum(centre[:, 2], 0.5 * dims[:, 2] + 0.01)
+    half = 0.5 * dims
+    corners = (centre[:, None, :]
+               + (_BOX_SIGNS[None, :, 0:1] * half[:, None, 0:1]) * left[:, None, :]
+               + (_BOX_SIGNS[None, :, 1:2] * half[:, None, 1:2]) * fwd[:, None, :])
+    corners[..., 2] += _BOX_SIGNS[None, :, 2] * half[:, None, 2]
+    return _HeldBoxes(owner=owner, corners=corners, centre=centre, half=half,
+                      base=np.stack([lk[1] for lk in looks]))
+
 
 
 def _people_points(people: list[PersonState],
@@ -1249,13 +1606,13 @@ def _lerp_people(people: list[PersonState], shutter: Sequence[PersonState],
         joints = (1.0 - a) * np.asarray(p.joints, float) + a * np.asarray(q.joints, float)
         dh = math.remainder(q.heading - p.heading, 2.0 * math.pi)
         out.append(PersonState(person=p.person, shopper=p.shopper, joints=joints, body=p.body,
-                               heading=p.heading + a * dh, in_store=p.in_store))
+                               heading=p.heading + a * dh, in_store=p.in_store, held=p.held))
     return out
 
 
 def _people_key(people: Sequence[PersonState]) -> tuple:
     return tuple((p.person, np.asarray(p.joints, dtype=np.float64).tobytes(), p.heading,
-                  p.body) for p in people)
+                  p.body, p.held) for p in people)
 
 
 def _frame_seed(seed: int, cam_index: int, t: float) -> list[int]:
@@ -1266,10 +1623,11 @@ def _frame_seed(seed: int, cam_index: int, t: float) -> list[int]:
 # =========================================================================== synthetic people
 def synthetic_person(person: int, x: float, y: float, heading: float = 0.0, *,
                      body: BodySpec | None = None, phase: float | None = None,
-                     shopper: str | None = None) -> PersonState:
+                     shopper: str | None = None,
+                     held: Sequence[HeldItem] = ()) -> PersonState:
     """A plausible COCO-17 skeleton standing (``phase`` None) or mid-stride at gait ``phase``
-    (rad) with its hips above ``(x, y)``, facing ``heading``. For previews, tests and
-    benchmarks; the world simulation animates its own people."""
+    (rad) with its hips above ``(x, y)``, facing ``heading``, holding ``held``. For previews,
+    tests and benchmarks; the world simulation animates its own people."""
     body = body if body is not None else BodySpec(height=1.75)
     s = body.height / 1.75
     wb = _BUILD_WIDTH.get(body.build, 1.0)
@@ -1302,7 +1660,7 @@ def synthetic_person(person: int, x: float, y: float, heading: float = 0.0, *,
         J[11 + side], J[13 + side], J[15 + side] = hip, knee, ankle
     J[:, 2] += 0.07 * s - min(J[15, 2], J[16, 2])  # the lower foot touches the floor
     return PersonState(person=person, shopper=shopper or f"S{person}", joints=J, body=body,
-                       heading=heading)
+                       heading=heading, held=tuple(held))
 
 
 # =========================================================================== top-down map

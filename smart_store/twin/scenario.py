@@ -45,6 +45,12 @@ Format (all times are seconds of sim time from the start of the run, positions s
           - hand_to: {shopper: kid, sku: COOKIE-CHOC-200, qty: 1}
           - wait: 1.5               # stand still (or {seconds: 1.5})
 
+Render options: ``width``/``height`` override every camera's image size (one given: the other
+keeps the camera's aspect ratio), ``fps`` its frame rate, ``noise_sigma`` is the sensor noise
+(grey levels rms), ``exposure_jitter`` the slow relative exposure drift, and ``motion_blur``
+(default false) blurs moving people over the shutter time (half a frame interval: each frame
+averages the poses at the shutter opening, mid-exposure and ``t``).
+
 Action fields: ``pick`` takes the lane's front ``qty`` items (1-10); ``hand`` is left or right
 (default right); ``style`` normal (1.2-2 s) or slow (a hesitant 3-5 s pick that pauses half
 in); ``at`` (pick, put_back, reach) is the earliest start: a shopper who is early waits in place,
@@ -490,7 +496,11 @@ def _parse_render(node: _Node) -> RenderSpec:
         if m.get(key) is not None:
             kw[key] = m[key].as_number(nonneg=True, maximum=255.0)
     if m.get("motion_blur") is not None:
-        kw["motion_blur"] = m["motion_blur"].as_bool()
+        blur = m["motion_blur"]
+        if not isinstance(blur.value, bool):
+            blur.fail("expected true or false (true: moving people are blurred over the "
+                      f"shutter time, half a frame interval), got {_describe(blur.value)}")
+        kw["motion_blur"] = blur.value
     return RenderSpec(**kw)
 
 

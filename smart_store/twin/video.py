@@ -56,6 +56,7 @@ def scenario_frames(cfg: StoreConfig, scenario: Scenario, fps: float, size: int 
     """Frames rendered directly from a scenario (nothing recorded)."""
     from dataclasses import asdict  # noqa: PLC0415
 
+    from smart_store.twin.record import shutter_people  # noqa: PLC0415
     from smart_store.twin.render import CameraRenderer, render_topdown  # noqa: PLC0415
     from smart_store.twin.world import World  # noqa: PLC0415
 
@@ -73,7 +74,9 @@ def scenario_frames(cfg: StoreConfig, scenario: Scenario, fps: float, size: int 
             trails.setdefault(shopper, []).append((float(xy[0]), float(xy[1])))
         top = render_topdown(cfg, people, t, size_px=size,
                              events=_event_labels(events, t, positions), trails=trails)
-        images = [r.render(people, t) for r in renderers]
+        stock = world.lane_stock_at(t)
+        images = [r.render(people, t, shutter=shutter_people(world, r, t), stock=stock)
+                  for r in renderers]
         yield t, compose(top, images, [r.camera.id for r in renderers], size)
 
 

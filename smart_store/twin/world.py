@@ -52,6 +52,10 @@ Items and weights (the lane-weight step convention)
     instants, so the weight change always falls inside the truth interval of its reach. A lane
     holding a misplaced item gives that item to the next picker. A reach into an empty lane is a
     ``reach_only``. Hand-offs move held items between people at the middle of the exchange.
+    What each person carries, and in which hand, is kept over time (``PersonState.held``,
+    ``held_at``): a pick puts its items in the picking hand, a put-back or hand-on first moves
+    them to the hand that reaches, a hand-off ends in the receiver's right hand. Lane item
+    counts step with the weights (``lane_stock_at``).
 
 Hand-offs
     The giver walks up to the receiver, both stop and face each other at ~0.55 x (sum of arm
@@ -111,6 +115,7 @@ from smart_store.twin.model import (
     BodySpec,
     Browse,
     HandTo,
+    HeldItem,
     PersonState,
     Pick,
     PutBack,
@@ -847,9 +852,26 @@ def _shoulder_x(dims: BodyDims, side: int) -> float:
     return dims.shoulder_hw if side == 0 else -dims.shoulder_hw
 
 
+_REACH: dict[tuple[int, BodySpec, str, float | None, str], tuple[StoreConfig, bool]] = {}
+
+
 def can_reach(cfg: StoreConfig, body: BodySpec, lane: Lane, stance: float | None = None,
               hand: str = "right") -> bool:
-    """Can this body, standing at the lane's spot, get its wrist into the lane (nominal grasp)?"""
+    """Can this body, standing at the lane's spot, get its wrist into the lane (nominal grasp)?
+    (Memoised per config object: the generator, the validator and the world ask repeatedly.)"""
+    key = (id(cfg), body, lane.id, stance, hand)
+    hit = _REACH.get(key)
+    if hit is not None and hit[0] is cfg:
+        return hit[1]
+    ok = _can_reach(cfg, body, lane, stance, hand)
+    if len(_REACH) > 50000:
+        _REACH.clear()
+    _REACH[key] = (cfg, ok)
+    return ok
+
+
+def _can_reach(cfg: StoreConfig, body: BodySpec, lane: Lane, stance: float | None,
+               hand: str) -> bool:
     dims = BodyDims.from_body(body)
     st = _nominal_stance(dims) if stance is None else stance
     (x, y), heading = lane_spot(cfg, lane, st)
@@ -884,6 +906,7 @@ class _Item:
     sku: str
     grams: float
     session: int | None = None       # session billed if it leaves the store (set at pick)
+    hand: str = "right"              # the hand it is in while somebody holds it
 
 
 @dataclass
@@ -1392,6 +1415,12 @@ class _Agent:
         if isinstance(act, PutBack):
             move.sku = act.sku
         self.moves.append(move)
+        if isinstance(act, PutBack):            # the items go to the hand that reaches
+            put = [it for it in self.holding if it.sku == act.sku][::-1][:act.qty]
+            if any(it.hand != act.hand for it in put):
+                for it in put:
+                    it.hand = act.hand
+                self.sim.note_held(self, t)
         if change is not None:
             self.sim.schedule(change, lambda: self.sim.item_change(self, move))
         self.arm_busy_until = float(times[-1])
@@ -1456,6 +1485,8 @@ class _Sim:
         self.entries: list[tuple[float, str, str | None, tuple[str, ...]]] = []
         self.truth: list[TruthEvent] = []
         self.lane_changes: list[tuple[float, str, float]] = []
+        self.stock_changes: list[tuple[float, str, int]] = []      # (t, lane, item delta)
+        self.held_log: dict[int, list[tuple[float, tuple[tuple[str, str], ...]]]] = {}
         self.handoffs: list[tuple[_Agent, _Agent, _ArmMove, _ArmMove, HandTo]] = []
         self.billed: dict[int, list[_Item]] = {}
         # lanes: stacks of items, front item last
@@ -1472,6 +1503,7 @@ class _Sim:
             self.lanes[lane.id] = items
         self.initial_weights = {lid: float(sum(i.grams for i in its))
                                 for lid, its in self.lanes.items()}
+        self.initial_counts = {lid: len(its) for lid, its in self.lanes.items()}
         # sessions
         self.sessions: list[tuple[_Agent, tuple[_Agent, ...]]] = []
         companions = {c for s in scenario.shoppers for c in s.companions}
@@ -1490,6 +1522,11 @@ class _Sim:
             if a.session < 0:
                 a.session = len(self.sessions)
                 self.sessions.append((a, (a,)))
+
+    def note_held(self, agent: _Agent, t: float) -> None:
+        """Log what ``agent`` holds from ``t`` on (after a change)."""
+        self.held_log.setdefault(agent.index, []).append(
+            (t, tuple((it.sku, it.hand) for it in agent.holding)))
 
     def schedule(self, t: float, fn: Callable[[], None]) -> None:
         heapq.heappush(self.events, (t, self._seq, fn))
@@ -1510,11 +1547,14 @@ class _Sim:
             taken = [stack.pop() for _ in range(min(move.qty, len(stack)))]
             for it in taken:
                 it.session = agent.session
+                it.hand = move.hand
             agent.holding.extend(taken)
             move.items = taken
             if taken:
                 delta = -sum(it.grams for it in taken)
                 self.lane_changes.append((t, lane_id, delta))
+                self.stock_changes.append((t, lane_id, -len(taken)))
+                self.note_held(agent, t)
         elif move.action_kind == "put_back":
             mine = [it for it in agent.holding if it.sku == move.sku]
             put = mine[::-1][:move.qty]  # the most recently taken ones
@@ -1525,6 +1565,8 @@ class _Sim:
             move.items = put
             if put:
                 self.lane_changes.append((t, lane_id, sum(it.grams for it in put)))
+                self.stock_changes.append((t, lane_id, len(put)))
+                self.note_held(agent, t)
 
     def exchange(self, giver: _Agent, recv: _Agent, act: HandTo, t: float) -> None:
         """Start a hand-off now: both face each other, both right arms meet in between."""
@@ -1566,12 +1608,23 @@ class _Sim:
         transfer = t_arm + 0.85
         moves[0].change_at = transfer
 
+        # what is handed on goes to the giver's right hand, which reaches out
+        given = [it for it in giver.holding if it.sku == act.sku][::-1][:act.qty]
+        if any(it.hand != "right" for it in given):
+            for it in given:
+                it.hand = "right"
+            self.note_held(giver, t)
+
         def do_transfer() -> None:
             mine = [it for it in giver.holding if it.sku == act.sku][::-1][:act.qty]
             for it in mine:
                 giver.holding.remove(it)
+                it.hand = "right"
                 recv.holding.append(it)
             moves[0].items = mine
+            if mine:
+                self.note_held(giver, transfer)
+                self.note_held(recv, transfer)
 
         self.schedule(transfer, do_transfer)
         self.handoffs.append((giver, recv, moves[0], moves[1], act))
@@ -1580,7 +1633,9 @@ class _Sim:
         for it in agent.holding:
             if it.session is not None:
                 self.billed.setdefault(it.session, []).append(it)
-        agent.holding = []
+        if agent.holding:
+            agent.holding = []
+            self.note_held(agent, t)
 
     # ---- main loop
     def run(self) -> None:
@@ -1774,6 +1829,25 @@ class World:
                     self._lw_times[lid].append(t)
                     self._lw_vals[lid].append(total)
         self._initial = dict(sim.initial_weights)
+        # lane item counts: per lane sorted change times and running counts
+        self._stock0 = {lid: sim.initial_counts[lid] for lid in self._lane_ids}
+        self._st_times: dict[str, list[float]] = {lid: [] for lid in self._lane_ids}
+        self._st_vals: dict[str, list[int]] = {lid: [] for lid in self._lane_ids}
+        for t, lid, dn in sorted(sim.stock_changes, key=lambda c: (c[0], c[1])):
+            n = self._st_vals[lid][-1] if self._st_vals[lid] else self._stock0[lid]
+            self._st_times[lid].append(t)
+            self._st_vals[lid].append(n + dn)
+        # what each person holds: per shopper sorted change times and snapshots
+        self._held_times: dict[str, list[float]] = {}
+        self._held_vals: dict[str, list[tuple[HeldItem, ...]]] = {}
+        interned: dict[tuple[tuple[str, str], ...], tuple[HeldItem, ...]] = {}
+        for agent in sim.agents:
+            log = sorted(sim.held_log.get(agent.index, []), key=lambda e: e[0])
+            self._held_times[agent.spec.id] = [t for t, _ in log]
+            self._held_vals[agent.spec.id] = [
+                interned.setdefault(snap, tuple(HeldItem(sku, hand)  # type: ignore[arg-type]
+                                                for sku, hand in snap))
+                for _, snap in log]
         self._hand_intervals.sort()
         # shelves' frames for intrusion tests
         self._shelves = list(cfg.shelves)
@@ -1878,7 +1952,26 @@ class World:
                 h = float(tr.heading[i])
             out.append(PersonState(person=tr.person, shopper=tr.shopper,
                                    joints=j.astype(np.float64), body=tr.body,
-                                   heading=_wrap(h), in_store=True))
+                                   heading=_wrap(h), in_store=True,
+                                   held=self._held(tr.shopper, t)))
+        return out
+
+    def _held(self, shopper: str, t: float) -> tuple[HeldItem, ...]:
+        times = self._held_times.get(shopper, [])
+        i = bisect.bisect_right(times, t)
+        return self._held_vals[shopper][i - 1] if i else ()
+
+    def held_at(self, t: float) -> dict[str, tuple[HeldItem, ...]]:
+        """What every shopper holds at ``t`` (every shopper listed; a change counts from its
+        instant on): the items with the hand each is in, oldest first."""
+        return {s: self._held(s, t) for s in self.shoppers}
+
+    def lane_stock_at(self, t: float) -> dict[str, int]:
+        """True number of items in every lane at ``t`` (steps with ``lane_weights_at``)."""
+        out = {}
+        for lid in self._lane_ids:
+            i = bisect.bisect_right(self._st_times[lid], t)
+            out[lid] = self._st_vals[lid][i - 1] if i else self._stock0[lid]
         return out
 
     def lane_weights_at(self, t: float) -> dict[str, float]:

@@ -142,3 +142,94 @@ def test_bag_replays_into_the_graph(tmp_path: Path, ros_env: dict[str, str]) -> 
     assert first >= SIM_EPOCH_NS / 1e9 + 2.0 - 0.05  # --start-offset honoured
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in got]
     assert stamps == sorted(stamps)
+
+
+# ------------------------------------------------------------------------ motion blur, stock
+def _frame(run: TwinRun, cam_id: str) -> np.ndarray:
+    """The one image of ``cam_id`` a short run records."""
+    topic = next(c.topic for c in CFG.cameras if c.id == cam_id)
+    for _, name, data in run.messages():
+        if name == topic:
+            msg = rb.deserialize(data, 'sensor_msgs/msg/Image')
+            return np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width, 3)
+    raise AssertionError(f'no image of {cam_id}')
+
+
+def _directional_energy(img: np.ndarray, rows: slice, cols: slice, d: np.ndarray) -> float:
+    grey = img[rows, cols].astype(float).mean(axis=2)
+    gy, gx = np.gradient(grey)
+    return float(np.sum((gx * d[0] + gy * d[1]) ** 2))
+
+
+def test_motion_blur_smears_a_walking_shopper_along_the_motion() -> None:
+    """``render: {motion_blur: true}``: the recorder hands the renderer the people at the
+    shutter opening, so a walking shopper is blurred along the way they move; off (the
+    default) the recorded frame is exactly the renderer's frame of the pose at ``t``."""
+    base = load_scenario('single_shopper')
+    fps = 5.0                                               # exposure 0.1 s
+    spec = replace(base.render, width=320, height=240, fps=fps, noise_sigma=0.0,
+                   exposure_jitter=0.0)
+    sharp_sc = replace(base, render=spec)
+    run = TwinRun(CFG, sharp_sc, RunOptions(coco=False))
+    world = run.world
+    track = world.track('ana' if 'ana' in world.shoppers else world.shoppers[0])
+    hips = track.joints[:, 11:13].mean(axis=1)
+    speed = np.linalg.norm(np.diff(hips[:, :2], axis=0), axis=1) * 100.0
+    k = int(np.argmax(np.where((track.times()[1:] > 2.0) & (track.times()[1:] < 9.0),
+                               speed, 0.0)))
+    t = round(float(track.times()[k + 1]) * fps) / fps      # a frame time while walking fast
+    assert speed[k] > 0.8
+    # the camera that sees the shopper largest
+    from smart_store.twin.render import CameraRenderer
+    renderers = {c.id: CameraRenderer(CFG, c, spec, base.seed) for c in CFG.cameras}
+    person = next(p for p in world.people_at(t) if p.shopper == track.shopper)
+    before = next(p for p in world.people_at(t - 0.5 / fps) if p.shopper == track.shopper)
+
+    def extent(r: CameraRenderer) -> float:
+        uv, _ = r.model.project(person.joints)
+        return float(np.ptp(uv[:, 1])) if np.all(r.model.in_image(uv)) else 0.0
+
+    cam_id = max(renderers, key=lambda c: extent(renderers[c]))
+    r = renderers[cam_id]
+    uv, _ = r.model.project(np.vstack([person.joints, before.joints]))   # and the shadow
+    rows = slice(int(uv[:, 1].min()) - 12, int(uv[:, 1].max()) + 13)
+    cols = slice(int(uv[:, 0].min()) - 16, int(uv[:, 0].max()) + 17)
+    move = (r.model.project(person.joints[11:13].mean(0)[None])[0]
+            - r.model.project(before.joints[11:13].mean(0)[None])[0])[0]
+    assert np.linalg.norm(move) > 2.0                       # pixels moved during the shutter
+    d = move / np.linalg.norm(move)
+    window = RunOptions(start=t, end=t + 0.5 / fps, coco=False)
+    sharp = _frame(TwinRun(CFG, sharp_sc, window), cam_id)
+    direct = r.render(world.people_at(t), t, stock=world.lane_stock_at(t))
+    assert np.array_equal(sharp, direct)                    # blur off: the plain frame
+    blur_sc = replace(base, render=replace(spec, motion_blur=True))
+    blurred = _frame(TwinRun(CFG, blur_sc, window), cam_id)
+    assert not np.array_equal(blurred, sharp)
+    outside = np.ones(sharp.shape[:2], bool)
+    outside[rows, cols] = False
+    assert np.array_equal(blurred[outside], sharp[outside])  # only the person is smeared
+    along_sharp = _directional_energy(sharp, rows, cols, d)
+    along_blur = _directional_energy(blurred, rows, cols, d)
+    assert along_blur < 0.85 * along_sharp, (along_blur, along_sharp)
+
+
+def test_recorded_frames_show_the_lane_emptying() -> None:
+    """A pick takes items off the lane in the recorded images too (the world's stock)."""
+    scenario = small('multi_quantity', fps=2.0, size=(320, 240))
+    scenario = replace(scenario, render=replace(scenario.render, noise_sigma=0.0,
+                                                exposure_jitter=0.0))
+    run = TwinRun(CFG, scenario, RunOptions(coco=False, end=0.5))
+    pick = next(e for e in run.world.truth if e.kind == 'pick')
+    assert pick.lane is not None and pick.qty == 3
+    stock = run.world.lane_stock_at(pick.t_end + 1.0)
+    assert stock[pick.lane] == CFG.planogram[pick.lane].facings - 3
+    from smart_store.twin.render import CameraRenderer
+    for cam in CFG.cameras:
+        r = CameraRenderer(CFG, cam, scenario.render, scenario.seed)
+        full = r.render([], 0.0)
+        now = r.render([], 0.0, stock=stock)
+        changed = np.any(full != now, axis=2)
+        if changed.any():
+            break
+    else:
+        raise AssertionError(f'no camera shows lane {pick.lane} emptying')

@@ -1,5 +1,6 @@
 """Twin camera renderer: static-scene depth, people drawing and occlusion, COCO keypoint flags,
-determinism, render-size override, top-down map and contact sheet.
+held items, lane contents following the stock, determinism, render-size override, top-down map
+and contact sheet.
 
 People here are built from simple proportions by ``standing`` below (not the world
 simulation), so these tests pin the renderer alone.
@@ -7,6 +8,7 @@ simulation), so these tests pin the renderer alone.
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from smart_store.config import StoreConfig, load_store_config
-from smart_store.twin.model import BodySpec, PersonState, RenderSpec
+from smart_store.twin.model import BodySpec, HeldItem, PersonState, RenderSpec
 from smart_store.twin.render import (
     CameraRenderer,
     contact_sheet,
@@ -245,6 +247,101 @@ def test_people_anywhere_render_without_error(cfg: StoreConfig) -> None:
         assert set(kp) == {p.person for p in people}
         for rows in kp.values():
             assert set(np.unique(rows[:, 2])) <= {0.0, 1.0, 2.0}
+
+
+# ------------------------------------------------------------------------- items and stock
+def _box(cam: CameraRenderer, points: np.ndarray, margin: int = 0) -> tuple[slice, slice]:
+    """Image rows and columns spanned by the projection of ``points`` (+ ``margin`` px)."""
+    uv, _ = cam.model.project(points)
+    lo = np.floor(uv.min(axis=0)).astype(int) - margin
+    hi = np.ceil(uv.max(axis=0)).astype(int) + margin + 1
+    return (slice(max(lo[1], 0), min(hi[1], cam.height)),
+            slice(max(lo[0], 0), min(hi[0], cam.width)))
+
+
+def _near_colour(img: np.ndarray, bgr: tuple[int, int, int], tol: float = 60.0) -> np.ndarray:
+    """Pixels whose hue matches ``bgr`` up to shading (normalised colour distance)."""
+    a = img.astype(float) + 1.0
+    ref = np.array(bgr, float) + 1.0
+    return np.linalg.norm(a / a.sum(axis=-1, keepdims=True) - ref / ref.sum(), axis=-1) * 255 \
+        < tol * 0.25
+
+
+def test_held_items_are_drawn_at_the_hand(cam: CameraRenderer) -> None:
+    xy = (2.0, 2.0)
+    bare = standing(0, *xy, facing(cam, xy), shirt=(200, 200, 200), pants=(60, 60, 60))
+    sku = "CHIPS-PAP-150"
+    holding = standing(0, *xy, facing(cam, xy), shirt=(200, 200, 200), pants=(60, 60, 60))
+    holding.held = (HeldItem(sku, "right"),)
+    plain = cam.render([bare], 0.0)
+    img = cam.render([holding], 0.0)
+    hand = _box(cam, holding.joints[[8, 10]], margin=22)   # right forearm, and around
+    changed = np.any(img != plain, axis=2)
+    assert changed[hand].sum() > 20                        # the item is drawn at the right hand
+    assert changed.sum() == changed[hand].sum()           # and nowhere else
+    assert _near_colour(img[hand], sku_colour(sku)).sum() > 10
+    # the wrist keypoint keeps its flag logic: visible joints stay visible except behind the box
+    rows = cam.keypoints_2d()[0]
+    assert np.all(rows[[0, 5, 6, 11, 12], 2] == 2)
+    # an item in the left hand shows at the left hand; more than three per hand are not drawn
+    holding.held = (HeldItem(sku, "left"),)
+    left = cam.render([holding], 0.0)
+    changed = np.any(left != plain, axis=2)
+    assert changed[_box(cam, holding.joints[[7, 9]], margin=22)].sum() > 20
+    holding.held = tuple(HeldItem(sku, "left") for _ in range(3))
+    three = cam.render([holding], 0.0)
+    holding.held = tuple(HeldItem(sku, "left") for _ in range(5))
+    assert np.array_equal(cam.render([holding], 0.0), three)
+
+
+def test_held_item_behind_a_shelf_is_hidden(cam: CameraRenderer) -> None:
+    """Same person as in the shelf-occlusion test: the box in the hand is hidden too."""
+    xy = along_view(cam, (3.0, 4.5), 6.2)
+    p = standing(1, *xy, facing(cam, xy), height=1.6)
+    empty = cam.render([p], 0.0)
+    p.held = (HeldItem("COLA-330", "right"), HeldItem("MILK-1000", "left"))
+    img = cam.render([p], 0.0)
+    # every pixel is as before or shows the shelf (the box's depth may also cover a fringe
+    # pixel of the body that was left drawn before)
+    same = np.all(img == empty, axis=2) | np.all(img == cam.static_colour, axis=2)
+    assert same.all()
+
+
+def test_lane_contents_follow_the_stock(cfg: StoreConfig) -> None:
+    r = CameraRenderer(cfg, cfg.cameras[0], QUIET, seed=3)
+    lane = cfg.lane("B2b")
+    full_n = cfg.planogram["B2b"].facings
+    rows, cols = _box(r, lane.corners_store(), margin=6)
+    outside = np.ones((r.height, r.width), bool)
+    outside[rows, cols] = False
+    full = r.render([], 0.0)
+    assert np.array_equal(full, r.render([], 0.0, stock={"B2b": full_n}))
+    assert np.array_equal(full, r.render([], 0.0, stock={"B2b": full_n + 3}))  # capped
+    product = _near_colour(full[rows, cols], sku_colour("SAND-VEG")).sum()
+    assert product > 50
+    shown = [product]
+    for n in (full_n - 2, full_n // 2, 1, 0):
+        img = r.render([], 0.0, stock={"B2b": n})
+        assert np.array_equal(img[outside], full[outside])      # only that lane changes
+        shown.append(_near_colour(img[rows, cols], sku_colour("SAND-VEG")).sum())
+    assert all(a > b for a, b in itertools.pairwise(shown)), shown
+    assert shown[-1] < 0.1 * shown[0]
+    # back to full: exactly the static scene again; None means full shelves
+    r.render([], 0.0, stock={"B2b": 0, "C2b": 1})
+    assert np.array_equal(r.render([], 0.0), full)
+    assert np.array_equal(r.render([], 0.0, stock=dict.fromkeys(cfg.planogram, 0)),
+                          r.render([], 0.0, stock=dict.fromkeys(cfg.planogram, 0)))
+
+
+def test_an_emptied_lane_shows_a_person_behind_it(cfg: StoreConfig) -> None:
+    """The z-test uses the scene as drawn: where the products were, the shelf's back panel is
+    now the nearest static surface, and the people layer is tested against that."""
+    r = CameraRenderer(cfg, cfg.cameras[0], QUIET, seed=3)
+    depth_full = r.static_depth.copy()
+    r.render([], 0.0, stock={"B2b": 0})
+    rows, cols = _box(r, cfg.lane("B2b").corners_store())
+    assert np.all(r.static_depth == depth_full)                 # the empty store stays full
+    assert np.any(r._scene_depth[rows, cols] > depth_full[rows, cols] + 0.05)
 
 
 # ------------------------------------------------------------------------- camera effects

@@ -243,7 +243,22 @@ BAD = [
      "shoppers[2].actions[1].reach.lane", "cannot reach"),
     ("bad colour", _set(["shoppers", 2, "body"], {"shirt": [300, 0, 0]}),
      "shoppers[2].body.shirt[0]", "must be <= 255"),
+    ("motion blur not a boolean", _set(["render"], {"motion_blur": "yes"}),
+     "render.motion_blur", "expected true or false (true: moving people are blurred"),
+    ("motion blur as a number", _set(["render"], {"motion_blur": 1}),
+     "render.motion_blur", "got integer 1"),
+    ("unknown render key", _set(["render"], {"motionblur": True}), "render.motionblur",
+     "did you mean 'motion_blur'"),
 ]
+
+
+def test_render_options_parse(cfg: StoreConfig) -> None:
+    data = _mutated(_set(["render"], {"width": 320, "fps": 10, "noise_sigma": 0,
+                                      "motion_blur": True}))
+    render = parse_scenario(data, "r.yaml", cfg).render
+    assert (render.width, render.height, render.fps, render.noise_sigma) == (320, None, 10.0, 0.0)
+    assert render.motion_blur is True
+    assert parse_scenario(copy.deepcopy(BASE), "r.yaml", cfg).render.motion_blur is False
 
 
 def test_base_scenario_is_valid(cfg: StoreConfig) -> None:

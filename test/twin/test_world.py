@@ -224,6 +224,51 @@ def test_lane_weights_start_at_the_planogram(cfg: StoreConfig) -> None:
             5 * prod.weight_sd_g * math.sqrt(entry.facings))
 
 
+# --------------------------------------------------------------------------- held items, stock
+@pytest.mark.parametrize("name", library_names())
+def test_held_items_and_stock_follow_the_truth(name: str, cfg: StoreConfig) -> None:
+    """Lane counts step with every pick and put-back (by the truth's qty); what people hold
+    grows by their picks and hand-ons received and shrinks by put-backs and hand-ons given."""
+    w = world(name)
+    start, end = w.lane_stock_at(0.0), w.lane_stock_at(w.duration)
+    assert start == {lane.id: (cfg.planogram[lane.id].facings if lane.id in cfg.planogram
+                               else 0) for lane in cfg.lanes()}
+    moved = dict.fromkeys(start, 0)
+    for e in w.truth:
+        if e.kind in ("pick", "put_back"):
+            assert e.lane is not None
+            moved[e.lane] += e.qty if e.kind == "put_back" else -e.qty
+    assert end == {lane: start[lane] + moved[lane] for lane in start}
+    for t, lane, grams in w.lane_changes:          # counts step with the weights
+        step = w.lane_stock_at(t)[lane] - w.lane_stock_at(t - 1e-6)[lane]
+        assert step != 0 and (step > 0) == (grams > 0), (t, lane)
+    for e in events(w, "pick"):
+        assert (e.sku, e.hand) in {(h.sku, h.hand) for h in w.held_at(e.t_end)[e.shopper]}, e
+    for e in events(w, "handoff"):
+        before = w.held_at(e.t_start)
+        after = w.held_at(e.t_end)
+        assert sum(h.sku == e.sku for h in after[e.other]) == (
+            sum(h.sku == e.sku for h in before[e.other]) + e.qty)
+        assert any(h.sku == e.sku and h.hand == "right" for h in after[e.other])
+    # people_at carries the same holdings; nobody holds anything on entering
+    for t in np.arange(0.0, w.duration, 0.5):
+        held = w.held_at(float(t))
+        for p in w.people_at(float(t)):
+            assert p.held == held[p.shopper]
+    for e in events(w, "enter"):
+        assert w.held_at(e.t_start)[e.shopper] == ()
+
+
+def test_put_back_moves_the_item_to_the_reaching_hand() -> None:
+    """In putback_misplaced hal picks with the right hand and puts back; the item is in the
+    reaching hand during the reach and gone after it."""
+    w = world("putback_misplaced")
+    back = events(w, "put_back")[0]
+    during = w.held_at(back.t_start)[back.shopper]
+    assert [(h.sku, h.hand) for h in during] == [(back.sku, back.hand)]
+    assert all(h.sku != back.sku for h in w.held_at(back.t_end)[back.shopper])
+
+
 # --------------------------------------------------------------------------- sessions and bills
 def test_family_child_pick_is_on_the_parent_receipt() -> None:
     w = world("family_child_picks")
