@@ -53,9 +53,14 @@ class PipelineResult:
     usage: dict[str, NodeUsage] = field(default_factory=dict)
     late_messages: int = 0
     log: Path | None = None
+    data_sim_s: float = 0.0     # the recording itself (the clock-only tail excluded) ...
+    data_wall_s: float = 0.0    # ... and the wall time it took to play
 
     @property
     def real_time_factor(self) -> float:
+        """Sim seconds per wall second over the recording (not the faster clock-only tail)."""
+        if self.data_wall_s > 0:
+            return self.data_sim_s / self.data_wall_s
         return self.sim_s / self.wall_s if self.wall_s > 0 else 0.0
 
 
@@ -266,8 +271,12 @@ class Pipeline:
             wall0 = time.monotonic()
             last_report = [0.0]
 
+            data_wall = [0.0]
+
             def progress(stamp: int) -> None:
                 sim = (stamp - start_ns) / 1e9
+                if stamp <= end_ns:
+                    data_wall[0] = time.monotonic() - wall0
                 if on_progress is not None and time.monotonic() - last_report[0] > 0.25:
                     last_report[0] = time.monotonic()
                     on_progress(sim, total)
@@ -286,7 +295,9 @@ class Pipeline:
             result = PipelineResult(self.run_dir, wall, total, receipts,
                                     {n: self.supervisor.restarts(n) for n in
                                      (s.name for s in self.graph)} if self.supervisor else {},
-                                    late_messages=player.stats.late, log=self.log_path)
+                                    late_messages=player.stats.late, log=self.log_path,
+                                    data_sim_s=(end_ns - start_ns) / 1e9,
+                                    data_wall_s=data_wall[0])
         finally:
             rclpy.try_shutdown()
         self.monitor.sample()
