@@ -56,7 +56,7 @@ def test_up_starts_every_node_and_layout_publishes(ros_env: dict[str, str],
     graph_names = [s.name for s in build_graph(['/c/image_raw'])]
     for name in graph_names:
         assert f'[{name}' in out, f'no output from {name}:\n{out}'
-    assert 'pose on cpu' in out  # the tracker loaded the packaged weights
+    assert 'pose (OnnxPoseBackend) on cpu' in out  # packaged weights, ONNX Runtime on a CPU
     assert 'Traceback' not in out
 
 
