@@ -227,7 +227,8 @@ class DrillConfig:
     seed: int = 0
     ablation: str | None = 'truth_tracks'
     rate: float = 1.0                  # playback speed (sim s per wall s)
-    tail: float = 6.0                  # s of sim time played after the bag
+    tail: float = 24.0                 # s of sim time played after the bag (at 4x): a lost
+                                       # track's session is billed (pipeline.END_TAIL_S)
     recovery: float = 8.0              # kill runs: s more, so a node killed late can catch up
     end: float | None = None           # record only this much of the scenario (s of sim time)
     resolution: str = '160x120'
@@ -660,7 +661,7 @@ class Drills:
                     during(sim, p)
 
             result = pipeline.play(rate=speed, tail=self.c.tail if tail is None else tail,
-                                   during=first,
+                                   tail_rate=4.0 * speed, during=first,
                                    topic_filter=topic_filter,
                                    on_receipt=lambda m: published.update([m.session_id]))
             pids_end = {s.name: pipeline.supervisor.pid(s.name) for s in pipeline.graph}
