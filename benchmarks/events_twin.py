@@ -53,6 +53,7 @@ import numpy as np
 from smart_store.config import StoreConfig, load_store_config
 from smart_store.drivers.distance_node import range_value
 from smart_store.drivers.lanes import LaneMap
+from smart_store.evaluation.prf import Prf
 from smart_store.events.beam import ShelfBeamDetectors
 from smart_store.events.model import BeamBreak, WeightEvent
 from smart_store.events.weight import ShelfEventDetector, default_min_delta
@@ -80,14 +81,11 @@ class Change:
 
 
 @dataclass
-class Score:
+class Score(Prf):
     """Counts and error samples of one scenario (or of all of them)."""
 
     changes: int = 0
     events: int = 0
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
     merged: int = 0
     concurrent: int = 0        # true changes folded into a concurrent one (see true_transitions)
     merged_summed: int = 0     # merged misses whose event delta is the sum of what it spans
@@ -102,19 +100,12 @@ class Score:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
     def beam_recall(self) -> float:
         return self.reaches_found / self.reaches if self.reaches else 1.0
 
-    def add(self, other: Score) -> None:
-        for name in ('changes', 'events', 'tp', 'fp', 'fn', 'merged', 'concurrent',
+    def add(self, other: Score) -> None:  # type: ignore[override]
+        super().add(other)
+        for name in ('changes', 'events', 'merged', 'concurrent',
                      'merged_summed', 'reaches', 'reaches_found', 'breaks', 'breaks_other',
                      'breaks_false'):
             setattr(self, name, getattr(self, name) + getattr(other, name))

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from smart_store.evaluation.prf import Prf
+
 
 @dataclass(frozen=True)
 class Visit:
@@ -47,38 +49,25 @@ class Billed:
 
 
 @dataclass
-class ReceiptScore:
+class ReceiptScore(Prf):
+    """Receipt-level counts; ``tp``/``fp``/``fn`` (from Prf) count receipt line units."""
+
     visits: int = 0
     receipts: int = 0
     exact: int = 0
     reviewed: int = 0
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
     unmatched_visits: int = 0
     unmatched_receipts: int = 0
     latencies: list[float] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
 
-    def add(self, other: ReceiptScore) -> None:
-        for name in ('visits', 'receipts', 'exact', 'reviewed', 'tp', 'fp', 'fn',
-                     'unmatched_visits', 'unmatched_receipts'):
+    def add(self, other: ReceiptScore) -> None:  # type: ignore[override]
+        super().add(other)
+        for name in ('visits', 'receipts', 'exact', 'reviewed', 'unmatched_visits',
+                     'unmatched_receipts'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latencies += other.latencies
         self.mismatches += other.mismatches
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-    @property
-    def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def exact_rate(self) -> float:
