@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +37,7 @@ from smart_store.graph.table import (
     TRACKS,
     WEIGHT_EVENTS,
 )
+from smart_store.jsonfile import write_json_atomic
 from smart_store.msg import (
     Cart,
     CartLine,
@@ -230,11 +229,7 @@ class CartArbiterNode(Node):
     def _save(self) -> None:
         if self.state_file is None:
             return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix='.arbiter-')
-        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
-            json.dump(self.arbiter.snapshot(), fh)
-        os.replace(tmp, self.state_file)
+        write_json_atomic(self.state_file, self.arbiter.snapshot())
 
     def _markers(self) -> None:
         out = MarkerArray()

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from smart_store.config import StoreConfig
+from smart_store.jsonfile import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -109,14 +108,10 @@ class CalibrationStore:
         """Write every channel atomically (temp file + rename), readable by the owner only."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {'channels': [
             {'hub': hub, 'channel': ch, 'lane': self.lanes[(hub, ch)], 'offset': c.offset,
              'scale': c.scale} for (hub, ch), c in sorted(self._cal.items())]}
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix='.calibration-')
-        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
-            json.dump(data, fh, indent=1)
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, data, indent=1)
 
 
 class RecentCounts:

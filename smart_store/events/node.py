@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from smart_store.events.beam import ShelfBeamDetectors
 from smart_store.events.model import WeightEvent as WeightEventData
 from smart_store.events.weight import ShelfEventDetector, WeightChangeDetector
 from smart_store.graph.table import BEAM_BREAKS, RANGES, WEIGHT_EVENTS, WEIGHTS
+from smart_store.jsonfile import write_json_atomic
 from smart_store.msg import BeamBreak, LaneWeightArray, WeightEvent
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import beam_to_msg, to_sec, weight_to_msg
@@ -137,11 +136,8 @@ class ShelfEventsNode(Node):
                 self.saved[lane_id] = (det.base, self.last_lane[lane_id])
         lanes = self.saved
         self.saved_at = max(self.last_lane.values(), default=-math.inf)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix='.shelf_events-')
-        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
-            json.dump({'lanes': {k: [round(w, 3), t] for k, (w, t) in sorted(lanes.items())}}, fh)
-        os.replace(tmp, self.state_file)
+        write_json_atomic(self.state_file, {
+            'lanes': {k: [round(w, 3), t] for k, (w, t) in sorted(lanes.items())}})
 
     def _after_restart(self, lane_id: str, t: float) -> bool:
         """Once the lane settles after a restart: publish what changed while the node was down.

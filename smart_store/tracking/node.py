@@ -12,9 +12,7 @@ request, the 2D detections.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import threading
 import time
 from collections import deque
@@ -29,6 +27,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from smart_store.config import ConfigError, load_store_config
 from smart_store.drivers.image_convert import ConversionError, get_bridge
 from smart_store.graph.table import DETECTIONS, TRACK_MARKERS, TRACKS
+from smart_store.jsonfile import write_json_atomic
 from smart_store.msg import (
     Keypoint2D,
     Keypoint3D,
@@ -269,11 +268,7 @@ class TrackerNode(Node):
             snap = self.fusion.tracker.snapshot()
         if snap['t'] is None:
             return
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix='.tracker-')
-        with os.fdopen(fd, 'w', encoding='utf-8') as fh:
-            json.dump(snap, fh)
-        os.replace(tmp, self.state_file)
+        write_json_atomic(self.state_file, snap)
 
     def _detections_msg(self, t: float, cam: str, w: int, h: int,
                         dets: list[Detection2D]) -> PersonDetectionArray:
