@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections import Counter
 from pathlib import Path
 
 from rclpy.node import Node
@@ -50,7 +49,7 @@ from smart_store.msg import (
 )
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import reach_from_msg, review_msg, to_sec, to_time, weight_from_msg
-from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
+from smart_store.ros.guard import InputGuard, Malformed, finite
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import profile
 from smart_store.ros.runner import run_node
@@ -189,17 +188,8 @@ class CartArbiterNode(Node):
         if t < self.last_tracks:
             raise Malformed('out-of-order stamp', f'{t:.3f} s after {self.last_tracks:.3f} s')
         self.last_tracks = t
-        bad: Counter[str] = Counter()
-        positions = {}
-        for track in msg.tracks:
-            problem = track_problem(track)
-            if problem:
-                bad[problem] += 1
-            else:
-                positions[int(track.id)] = (track.position.x, track.position.y)
-        if bad:
-            self.guard.drop_counts(TRACKS.name, bad.items())
-        self.positions = positions
+        self.positions = {int(track.id): (track.position.x, track.position.y)
+                          for track in self.guard.usable_tracks(msg, TRACKS.name)}
 
     def _publish_cart(self, cart: CartData) -> None:
         pending = self.arbiter.pending(cart.session_id)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
 from pathlib import Path
 
 from rclpy.node import Node
@@ -40,7 +39,7 @@ from smart_store.msg import (
 )
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import review_msg, to_sec, to_time
-from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
+from smart_store.ros.guard import InputGuard, Malformed, finite
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import EVENTS_VOLATILE, profile
 from smart_store.ros.runner import run_node
@@ -164,17 +163,9 @@ class BillingNode(Node):
         if math.isfinite(self.last_tracks) and t - self.last_tracks > self.track_gap:
             self._tracking_gap(self.last_tracks, t)
         self.last_tracks = t
-        bad: Counter[str] = Counter()
-        observations = []
-        for track in msg.tracks:
-            problem = track_problem(track)
-            if problem:
-                bad[problem] += 1
-            else:
-                observations.append((int(track.id), float(track.position.x),
-                                     float(track.position.y), int(track.state)))
-        if bad:
-            self.guard.drop_counts(TRACKS.name, bad.items())
+        observations = [(int(track.id), float(track.position.x), float(track.position.y),
+                         int(track.state))
+                        for track in self.guard.usable_tracks(msg, TRACKS.name)]
         self._changes(self.logic.on_tracks(t, observations))
 
     def _tracking_gap(self, start: float, end: float) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import sys
 import zlib
-from collections import Counter
 
 from rclpy.node import Node
 from visualization_msgs.msg import Marker, MarkerArray
@@ -23,7 +22,7 @@ from smart_store.msg import BeamBreak, ReachEvent, TrackArray
 from smart_store.reach.detector import ReachDetector, ReachParams
 from smart_store.resources import default_store_config
 from smart_store.ros.convert import beam_from_msg, reach_to_msg, to_sec, track_keypoints
-from smart_store.ros.guard import InputGuard, Malformed, finite, track_problem
+from smart_store.ros.guard import InputGuard, Malformed, finite
 from smart_store.ros.params import declare_float, declare_str
 from smart_store.ros.qos import profile
 from smart_store.ros.runner import run_node
@@ -74,16 +73,9 @@ class ReachDetectorNode(Node):
         if t < self.last_tracks:
             raise Malformed('out-of-order stamp', f'{t:.3f} s after {self.last_tracks:.3f} s')
         self.last_tracks = t
-        bad: Counter[str] = Counter()
-        tracks = {}
-        for track in msg.tracks:
-            problem = track_problem(track)
-            if problem:
-                bad[problem] += 1
-            elif track.state != track.STATE_EXITED:
-                tracks[int(track.id)] = track_keypoints(track)
-        if bad:
-            self.guard.drop_counts(TRACKS.name, bad.items())
+        tracks = {int(track.id): track_keypoints(track)
+                  for track in self.guard.usable_tracks(msg, TRACKS.name)
+                  if track.state != track.STATE_EXITED}
         for reach in self.detector.on_tracks(t, tracks):
             self.pub.publish(reach_to_msg(reach, self.cfg.frame_id))
             self.published += 1

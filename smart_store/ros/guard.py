@@ -94,6 +94,21 @@ class InputGuard:
         for reason, n in reasons:
             self.drop(topic, reason, detail, n)
 
+    def usable_tracks(self, msg: Any, topic: str) -> list[Any]:
+        """The tracks of a TrackArray that can be used; the others are dropped and counted
+        by ``track_problem`` reason (one place for the three nodes that read tracks)."""
+        bad: Counter[str] = Counter()
+        good = []
+        for track in msg.tracks:
+            problem = track_problem(track)
+            if problem:
+                bad[problem] += 1
+            else:
+                good.append(track)
+        if bad:
+            self.drop_counts(topic, bad.items())
+        return good
+
     def totals(self) -> dict[str, int]:
         """``topic: reason`` -> messages (or elements) dropped so far."""
         return {f'{t}: {r}': n for (t, r), n in sorted(self.dropped.items())}
