@@ -34,6 +34,24 @@ Who took it (assign.py)
     review naming the runner-up: receipts are never blocked, staff fix the rare mistakes.
     Exact ties go to the earlier reach.
 
+Several hands, one weight event (issue #6)
+    The shelf-event detector merges changes of one lane less than ~0.3 s apart, so shoppers
+    taking at the same moment produce ONE event of q units. After solving, the event's other
+    CONCURRENT hands are collected (assign.concurrent_group: free slot, known track, hand-in
+    interval within ``split_concurrency_s`` [0.3 s] of the event window, quality within
+    ``split_quality_margin`` [0.15] of the best; one reach per track). With k >= 2 such hands and
+    q >= k units the event is SPLIT: a hand in the lane during a confirmed change of >= k units
+    is evidence that each hand moved something, so each gets one unit (for a put-back matched,
+    by an exact assignment, to what each session holds; the event is explained against their
+    joint holdings, and a hand whose session never held its unit gets the misplaced-item rule).
+    The q - k units nobody can attribute go to the solver's hand (the best by the usual scores)
+    with confidence x its softmax share of the scores (``tie_temperature``; 1/k for an exact
+    tie) AND an ``ambiguous_assignment`` review listing every hand. Lines split between
+    sessions have confidence x ``split_confidence_factor`` [0.85]: below a clean pick, above a
+    near tie, so an exact one-each split needs no review. Hands of one session (a family) land
+    on the one cart anyway: the split then only records per-track evidence, with no discount
+    and no review. Fewer units than hands (one unit, two hands) keeps the rule above.
+
 What was taken (products.py)
     The delta is explained as a multiset of products: Gaussian log-likelihood of the residual
     (fit if within 3 sigma, ``sigma = sqrt(q * weight_sd_g**2 + noise**2)``) plus log prior odds
@@ -83,8 +101,11 @@ Identities and audit
     Every update carries its confidence (assignment confidence x product posterior) and the ids
     of the weight event and reach behind it; cart lines accumulate those ids and keep the lowest
     confidence. Update and review ids derive from the evidence ids (``<event>:<sku>``,
-    ``<event>:<kind>[:<sku>]``), so a replay yields the same ids. Same input -> same output;
-    inputs are sorted by (time, id), so arrival order within the decision delay does not matter.
+    ``<event>:<kind>[:<sku>]``; a split event's shares append ``:<reach>``, its remainder review
+    ``:split``), so a replay yields the same ids. A split share's update carries the weight
+    event and that hand's reach; the remainder review carries the event and every hand. Same
+    input -> same output; inputs are sorted by (time, id), so arrival order within the decision
+    delay does not matter.
     Prices are integer minor units from the catalog.
 
 Crash recovery
@@ -95,20 +116,27 @@ Crash recovery
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
 from smart_store.arbiter.assign import (
     Assignment,
+    PairScore,
     assign_window,
     assignment_windows,
     candidate_reaches,
+    concurrent_group,
 )
 from smart_store.arbiter.lanes import LaneContents
 from smart_store.arbiter.model import Cart, CartLine, CartUpdate, Reason, ReviewItem, ReviewKind
 from smart_store.arbiter.policy import ArbiterPolicy
-from smart_store.arbiter.products import ProductMatch, explain_weight
+from smart_store.arbiter.products import Explanation, ProductMatch, explain_weight
 from smart_store.config.model import StoreConfig
 from smart_store.events.model import WeightEvent
 from smart_store.reach.model import Reach
@@ -361,8 +389,14 @@ class CartArbiter:
                 used_slots=self._used_slots,
                 bonus=self._holder_bonus,
             )
+            # slots the solver gave to each event: a hand sharing a merged event must be free
+            claims = {
+                (a.reach_id, ev.lane_id): ev.event_id
+                for ev in window
+                if (a := assignments[ev.event_id]).reach_id is not None
+            }
             for ev in window:
-                out.extend(self._decide(ev, assignments[ev.event_id]))
+                out.extend(self._decide(ev, assignments[ev.event_id], claims))
                 del self._pending[ev.event_id]
                 self._decided[ev.event_id] = ev.end
         out.extend(self._cart(sid) for sid in self._changed if sid in self._carts)
@@ -388,10 +422,16 @@ class CartArbiter:
             decided = self._decide(ev, a)
             sid = self._session_for_track(reach.track_id)
             out.extend(decided)
+            # every hand the decision used (several when late reaches split a merged pick)
+            hands = sorted(
+                (r for r in cands if self._used_slots.get((r.event_id, ev.lane_id)) == eid),
+                key=lambda r: r.event_id != reach.event_id,
+            )
             out.append(ReviewItem(
                 review_id=f"{ev.event_id}:late_reach", kind=ReviewKind.OTHER, session_id=sid,
                 shelf_id=ev.shelf_id, lane_id=ev.lane_id, sku="",
-                event_ids=(ev.event_id, reach.event_id), confidence=_clamp(a.confidence),
+                event_ids=(ev.event_id, *(r.event_id for r in hands)),
+                confidence=_clamp(a.confidence),
                 detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} was decided with no reach; "
                 f"reach {reach.event_id} of track {reach.track_id} arrived later and explains it "
                 f"(a stage restarted or lagged): applied to session {sid}",
@@ -403,8 +443,7 @@ class CartArbiter:
         """``holder_bonus`` for a put-back pair whose session holds an item explaining it."""
         if event.delta_grams <= 0:
             return 0.0
-        sid = self._track_session.get(reach.track_id, f"{_PROVISIONAL}{reach.track_id}")
-        cart = self._carts.get(sid)
+        cart = self._carts.get(self._sid_of(reach))
         if cart is None or not cart.lines:
             return 0.0
         match = self._explain(event, cart.quantities())
@@ -424,11 +463,16 @@ class CartArbiter:
             policy=self.policy,
         )
 
-    def _decide(self, ev: WeightEvent, a: Assignment) -> list[ArbiterOutput]:
+    def _decide(
+        self, ev: WeightEvent, a: Assignment, claims: Mapping[tuple[str, str], str] | None = None,
+    ) -> list[ArbiterOutput]:
         p = self.policy
         out: list[ArbiterOutput] = []
         if abs(ev.delta_grams) < p.ignore_below_g:
             return out
+        split = self._split(ev, a, claims or {})
+        if split is not None:
+            return self._decide_split(ev, a, *split)
         reach = self._reaches.get(a.reach_id) if a.reach_id is not None else None
         sid = self._session_for_track(reach.track_id) if reach is not None else ""
         cart = self._carts.get(sid) if reach is not None else None
@@ -456,18 +500,8 @@ class CartArbiter:
             return out
         self._used_slots[(reach.event_id, ev.lane_id)] = ev.event_id
         if a.ambiguous:
-            alt = self._reaches.get(a.runner_up) if a.runner_up is not None else None
-            alt_text = (
-                f"track {alt.track_id} (session {self._track_session.get(alt.track_id, '?')}, "
-                f"reach {alt.event_id})" if alt is not None else "no reach"
-            )
-            out.append(self._review(
-                ReviewKind.AMBIGUOUS_ASSIGNMENT, ev, sid, best.items[0][0] if best else "",
-                evidence=evidence + ((alt.event_id,) if alt is not None else ()), conf=conf,
-                detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id}: track {reach.track_id} "
-                f"(reach {reach.event_id}) nearly tied with {alt_text} "
-                f"(score gap {a.gap:.3f}); applied to session {sid}",
-            ))
+            out.append(self._tie_review(ev, a, reach, sid=sid, best=best, evidence=evidence,
+                                               conf=conf))
         if best is None:
             out.append(self._review(
                 ReviewKind.UNKNOWN_WEIGHT, ev, sid, "", evidence=evidence, conf=0.0,
@@ -489,6 +523,156 @@ class CartArbiter:
                                             conf=conf))
         return out
 
+    def _tie_review(
+        self, ev: WeightEvent, a: Assignment, reach: Reach, *, sid: str,
+        best: Explanation | None, evidence: tuple[str, ...], conf: float,
+    ) -> ReviewItem:
+        """``ambiguous_assignment``: the solver's pick for ``ev`` nearly tied with its runner-up."""
+        alt = self._reaches.get(a.runner_up) if a.runner_up is not None else None
+        alt_text = (
+            f"track {alt.track_id} (session {self._track_session.get(alt.track_id, '?')}, "
+            f"reach {alt.event_id})" if alt is not None else "no reach"
+        )
+        return self._review(
+            ReviewKind.AMBIGUOUS_ASSIGNMENT, ev, sid, best.items[0][0] if best else "",
+            evidence=evidence + ((alt.event_id,) if alt is not None else ()), conf=conf,
+            detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id}: track {reach.track_id} "
+            f"(reach {reach.event_id}) nearly tied with {alt_text} "
+            f"(score gap {a.gap:.3f}); applied to session {sid}",
+        )
+
+    # ------------------------------------------------------------------ merged events (split)
+    def _split(
+        self, ev: WeightEvent, a: Assignment, claims: Mapping[tuple[str, str], str],
+    ) -> tuple[tuple[PairScore, ...], ProductMatch] | None:
+        """The hands sharing a merged event and its product match, when the units are split.
+
+        Split only when the event holds at least one unit per hand (quantity >= k >= 2): a
+        hand in the lane during a confirmed change of >= k units is evidence that each hand
+        moved something. With fewer units than hands (one unit, two hands) the weight cannot
+        say whose it was, and the global assignment (near tie -> review) stands.
+        """
+        if a.pair is None:
+            return None
+        busy = {**self._used_slots, **claims}
+        group = concurrent_group(ev, a, self._reaches, self.policy, busy)
+        if len(group) < 2:
+            return None
+        # a merged put-back returns what the hands' sessions hold between them, so it is
+        # explained against their joint holdings (each session's own cart would call the
+        # second unit "unheld"); a pick does not depend on the holdings
+        held: dict[str, int] = {}
+        for sid in dict.fromkeys(self._sid_of(self._reaches[ps.reach_id]) for ps in group):
+            cart = self._carts.get(sid)
+            for sku, q in (cart.quantities() if cart is not None else {}).items():
+                held[sku] = held.get(sku, 0) + q
+        match = self._explain(ev, held)
+        if match.best is None or match.best.quantity < len(group):
+            return None
+        return group, match
+
+    def _decide_split(
+        self, ev: WeightEvent, a: Assignment, group: tuple[PairScore, ...], match: ProductMatch,
+    ) -> list[ArbiterOutput]:
+        """Split a merged event of ``q`` units over its ``k <= q`` hands (``group[0]`` is the
+        solver's choice): one unit each, matched to what each session holds for a put-back;
+        the ``q - k`` remaining units go to ``group[0]`` and, when other sessions' hands could
+        have moved them, to review."""
+        p = self.policy
+        out: list[ArbiterOutput] = []
+        best = match.best
+        if best is None:  # _split only returns explained events; for the type checker
+            return out
+        reaches = [self._reaches[ps.reach_id] for ps in group]
+        sids = [self._session_for_track(r.track_id) for r in reaches]
+        evidence = (ev.event_id, *(r.event_id for r in reaches))
+        for r in reaches:
+            self._used_slots[(r.event_id, ev.lane_id)] = ev.event_id
+        # one unit per hand: a one-to-one matching of hands to units, solved exactly; a
+        # put-back unit scores 1 for a hand whose session holds its sku (a pick's units are
+        # interchangeable: all zero, the solver's order decides)
+        units = [sku for sku, q in best.items for _ in range(q)]
+        fit = np.zeros((len(reaches), len(units)))
+        if ev.delta_grams > 0:
+            for i, sid in enumerate(sids):
+                held = self._carts[sid].quantities()
+                fit[i] = [float(held.get(sku, 0) > 0) for sku in units]
+        rows, cols = linear_sum_assignment(fit, maximize=True)
+        shares: list[dict[str, int]] = [{} for _ in reaches]
+        for i, u in zip(rows, cols, strict=True):
+            shares[int(i)][units[int(u)]] = shares[int(i)].get(units[int(u)], 0) + 1
+        matched = {int(u) for u in cols}
+        rest = [sku for u, sku in enumerate(units) if u not in matched]
+        for sku in rest:
+            shares[0][sku] = shares[0].get(sku, 0) + 1
+        # confidence is about the CART: hands of one session (a family) put every unit on the
+        # same cart whoever moved what, so only a split between sessions is discounted. The
+        # remaining units are given by the existing scores: their posterior over the hands is
+        # the softmax of the pair scores at tie_temperature (the same law as the solver's
+        # sigmoid(gap / t); 1/k for an exact k-way tie), summed over the hands of group[0]'s
+        # session.
+        between = len(set(sids)) > 1
+        factor = p.split_confidence_factor if between else 1.0
+        t = p.tie_temperature
+        top = group[0].score
+        weights = [
+            math.exp((ps.score - top) / t) if t > 0 else float(ps.score >= top) for ps in group
+        ]
+        rest_share = sum(w for w, sid in zip(weights, sids, strict=True) if sid == sids[0])
+        rest_share /= sum(weights)
+        stale = p.stale_confidence_factor if ev.stale else 1.0
+        confs = [
+            _clamp(r.confidence) * factor * match.confidence * stale for r in reaches
+        ]
+        rest_conf = _clamp(reaches[0].confidence) * rest_share * match.confidence * stale
+        if rest:
+            confs[0] = min(confs[0], rest_conf)
+        hands = ", ".join(
+            f"track {r.track_id} (session {sid}, reach {r.event_id})"
+            for r, sid in zip(reaches, sids, strict=True)
+        )
+        if ev.stale:
+            out.append(self._review(
+                ReviewKind.STALE_SENSOR, ev, sids[0], "", evidence=evidence, conf=min(confs),
+                detail=f"load cell of lane {ev.lane_id} was stale around a {ev.delta_grams:+.1f} g "
+                f"change ({best.label()}, split over {hands}); decided with reduced confidence",
+            ))
+        if a.ambiguous and a.runner_up not in {r.event_id for r in reaches}:
+            # the solver's near tie is with a hand outside the group: not settled by the split
+            out.append(self._tie_review(ev, a, reaches[0], sid=sids[0], best=best,
+                                        evidence=evidence[:2], conf=confs[0]))
+        if match.ambiguous and match.runner_up is not None:
+            out.append(self._review(
+                ReviewKind.OTHER, ev, sids[0], best.items[0][0], evidence=evidence,
+                conf=min(confs),
+                detail=f"ambiguous product: {ev.delta_grams:+.1f} g on lane {ev.lane_id} is "
+                f"{best.label()} or {match.runner_up.label()}; applied {best.label()}",
+            ))
+        basis = dict(zip((sku for sku, _ in best.items), best.basis, strict=True))
+        for r, sid, share, conf in zip(reaches, sids, shares, confs, strict=True):
+            items = sorted(share.items())
+            own = (ev.event_id, r.event_id)  # each update carries its own hand's evidence
+            if ev.delta_grams < 0:
+                out.extend(self._apply_pick(
+                    ev, r, sid, items=items, basis=[basis[sku] for sku, _ in items],
+                    evidence=own, conf=conf, tag=r.event_id,
+                ))
+            else:
+                out.extend(self._apply_put_back(ev, r, sid, items=items, evidence=own,
+                                                conf=conf, tag=r.event_id))
+        if rest and between:
+            # nothing tells which hand moved the units beyond one each: applied to the best
+            # hand by the existing scores, and staff are told
+            rest_items = " + ".join(f"{q} x {sku}" for sku, q in sorted(Counter(rest).items()))
+            out.append(self._review(
+                ReviewKind.AMBIGUOUS_ASSIGNMENT, ev, sids[0], rest[0], evidence=evidence,
+                conf=rest_conf, tag="split",
+                detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} is {best.label()} moved "
+                f"by {len(reaches)} hands at once: {hands}; one unit each, the other "
+                f"{rest_items} could be any of theirs; applied to session {sids[0]}",
+            ))
+        return out
+
     def _apply_pick(
         self,
         ev: WeightEvent,
@@ -499,6 +683,7 @@ class CartArbiter:
         basis: Sequence[str],
         evidence: tuple[str, ...],
         conf: float,
+        tag: str = "",
     ) -> list[ArbiterOutput]:
         out: list[ArbiterOutput] = []
         cart = self._carts[sid]
@@ -506,10 +691,10 @@ class CartArbiter:
             self.lanes.remove(ev.lane_id, sku, q)
             cart.add(sku, q, evidence, conf, ev.end)
             out.append(self._update(ev, reach, sid, sku=sku, q=q, reason=Reason.PICK,
-                                    evidence=evidence, conf=conf))
+                                    evidence=evidence, conf=conf, tag=tag))
             if why == "catalog":
                 out.append(self._review(
-                    ReviewKind.OTHER, ev, sid, sku, evidence=evidence, conf=conf,
+                    ReviewKind.OTHER, ev, sid, sku, evidence=evidence, conf=conf, tag=tag,
                     detail=f"unexpected product: {q} x {sku} taken from lane {ev.lane_id}, "
                     "which is not known to hold it; charged with low confidence",
                 ))
@@ -535,6 +720,7 @@ class CartArbiter:
         items: Sequence[tuple[str, int]],
         evidence: tuple[str, ...],
         conf: float,
+        tag: str = "",
     ) -> list[ArbiterOutput]:
         out: list[ArbiterOutput] = []
         cart = self._carts[sid]
@@ -544,7 +730,8 @@ class CartArbiter:
             if removed:
                 self._changed[sid] = None
                 out.append(self._update(ev, reach, sid, sku=sku, q=-removed,
-                                        reason=Reason.PUT_BACK, evidence=evidence, conf=conf))
+                                        reason=Reason.PUT_BACK, evidence=evidence, conf=conf,
+                                        tag=tag))
             self.lanes.add(ev.lane_id, sku, q)
             unowned = q - removed
             foreign = sku != planned
@@ -566,10 +753,14 @@ class CartArbiter:
                     f"charge changed; sessions holding {sku}: {', '.join(holders) or 'none'}"
                 )
             out.append(self._review(ReviewKind.MISPLACED_ITEM, ev, sid, sku, evidence=evidence,
-                                    conf=conf, detail="; ".join(notes)))
+                                    conf=conf, detail="; ".join(notes), tag=tag))
         return out
 
     # ---------------------------------------------------------------------------- helpers
+    def _sid_of(self, reach: Reach) -> str:
+        """The cart a reach's picks would land on, without creating a provisional one."""
+        return self._track_session.get(reach.track_id, f"{_PROVISIONAL}{reach.track_id}")
+
     def _session_for_track(self, track_id: int) -> str:
         sid = self._track_session.get(track_id)
         if sid is None:
@@ -603,10 +794,11 @@ class CartArbiter:
 
     def _update(
         self, ev: WeightEvent, reach: Reach, sid: str, *, sku: str, q: int, reason: Reason,
-        evidence: tuple[str, ...], conf: float,
+        evidence: tuple[str, ...], conf: float, tag: str = "",
     ) -> CartUpdate:
+        # ``tag`` (the reach id of a split event's share) keeps one event's ids unique
         return CartUpdate(
-            update_id=f"{ev.event_id}:{sku}",
+            update_id=f"{ev.event_id}:{sku}" + (f":{tag}" if tag else ""),
             session_id=sid,
             track_id=reach.track_id,
             sku=sku,
@@ -620,9 +812,10 @@ class CartArbiter:
 
     def _review(
         self, kind: ReviewKind, ev: WeightEvent, sid: str, sku: str, *,
-        evidence: tuple[str, ...], conf: float, detail: str,
+        evidence: tuple[str, ...], conf: float, detail: str, tag: str = "",
     ) -> ReviewItem:
         suffix = f":{sku}" if kind in (ReviewKind.MISPLACED_ITEM, ReviewKind.OTHER) and sku else ""
+        suffix += f":{tag}" if tag else ""
         return ReviewItem(
             review_id=f"{ev.event_id}:{kind.label}{suffix}",
             kind=kind,

@@ -37,6 +37,15 @@ reach the alternative solution gives the event as runner-up. Assignment confiden
 ``reach.confidence * sigmoid(gap / tie_temperature)`` (0.5 * reach confidence for an exact tie).
 Exact ties go to the earlier reach (start time, then id), so the outcome never depends on input
 order.
+
+Merged events (:func:`concurrent_group`): the shelf-event detector merges changes of one lane
+less than ~0.3 s apart, so two shoppers taking one unit each at the same moment yield ONE event of
+two units, which the solver can only give to one slot. After solving, the hands that share such an
+event are collected: candidates of the event whose (reach, lane) slot no other event claims (in
+this window or decided earlier), of a known track (track 0 is a beam break nobody was matched to,
+possibly one of the other hands), whose hand-in interval widened by ``split_concurrency_s`` (0.3 s)
+overlaps the event window, and whose quality is within ``split_quality_margin`` (0.15) of the best
+such hand's - one reach per track. The arbiter splits the units over them (arbiter.py).
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ __all__ = [
     "assign_window",
     "assignment_windows",
     "candidate_reaches",
+    "concurrent_group",
     "pair_score",
 ]
 
@@ -298,3 +308,46 @@ def assign_window(
             candidates=tuple(cands),
         )
     return out
+
+
+def concurrent_group(
+    event: WeightEvent,
+    assignment: Assignment,
+    reaches: Mapping[str, Reach],
+    policy: ArbiterPolicy,
+    claims: Mapping[tuple[str, str], str],
+) -> tuple[PairScore, ...]:
+    """The hands that may share ``event``: the solver's pair first, then the other concurrent,
+    similarly plausible hands of other tracks, best score first (see the module docstring).
+
+    ``claims`` maps ``(reach_id, lane_id)`` to the event that holds the slot (this window's
+    assignments and earlier decisions); a slot claimed by another event is not a candidate, so a
+    hand that explains one event never also takes a share of another on the same lane. Returns
+    ``()`` when the event has no reach, ``(pair,)`` when nobody shares it.
+    """
+    chosen = assignment.pair
+    if chosen is None:
+        return ()
+
+    def eligible(ps: PairScore) -> bool:
+        reach = reaches.get(ps.reach_id)
+        if reach is None or reach.track_id == 0:
+            return False
+        if claims.get((ps.reach_id, ps.lane_id), event.event_id) != event.event_id:
+            return False
+        s = policy.split_concurrency_s
+        return reach.start - s < event.end and reach.end + s > event.start
+
+    if not eligible(chosen):
+        return (chosen,)
+    pool = [ps for ps in assignment.candidates if eligible(ps)]
+    floor = max(ps.quality for ps in pool) - policy.split_quality_margin
+    group = [chosen]
+    tracks = {reaches[chosen.reach_id].track_id}
+    # best first; a track's second reach (its other hand, a re-entry) adds no second shopper
+    for ps in sorted(pool, key=lambda p: (-p.score, reaches[p.reach_id].start, p.reach_id)):
+        track = reaches[ps.reach_id].track_id
+        if ps.quality >= floor and track not in tracks:
+            group.append(ps)
+            tracks.add(track)
+    return tuple(group)

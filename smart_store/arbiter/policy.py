@@ -56,6 +56,21 @@ class ArbiterPolicy:
     #: Temperature of the assignment confidence ``sigmoid(gap / tie_temperature)``.
     tie_temperature: float = 0.05
 
+    # ---- merged events (several hands, one weight change) -----------------------------------
+    #: The shelf-event detector merges changes of one lane less than ~0.3 s apart into ONE event.
+    #: A hand is CONCURRENT with such an event if its hand-in interval, widened by this much on
+    #: both sides, overlaps the event's window (its own take lies inside the merged window).
+    split_concurrency_s: float = 0.3
+    #: ... and SIMILARLY PLAUSIBLE if its pair quality (assign.py) is within this of the best
+    #: concurrent hand's. 0.15 exceeds ``holder_bonus`` (the solver's pick always qualifies) but
+    #: excludes a hand seen only on a secondary lane or one that left before the change began.
+    split_quality_margin: float = 0.15
+    #: Assignment confidence factor of a unit split off a merged event onto one of several
+    #: sessions' hands: each hand took something, but "one each" is inferred, not seen. Between
+    #: a clean pick (~1) and a near tie (``sigmoid(tie_margin / tie_temperature)`` = 0.73 at the
+    #: review margin), so an exact one-unit-per-hand split is applied without review.
+    split_confidence_factor: float = 0.85
+
     # ---- products (weight delta -> items) ---------------------------------------------------
     #: A candidate fits if ``|residual| <= weight_k * sigma``,
     #: ``sigma = sqrt(sum(q * weight_sd_g**2) + noise**2)``.
@@ -93,6 +108,8 @@ class ArbiterPolicy:
                 raise ValueError(f"ArbiterPolicy.{f.name} must be finite and >= 0, got {value}")
         if self.max_quantity < 1:
             raise ValueError("ArbiterPolicy.max_quantity must be >= 1")
+        if self.split_confidence_factor > 1:
+            raise ValueError("ArbiterPolicy.split_confidence_factor must be <= 1")
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> ArbiterPolicy:

@@ -43,6 +43,10 @@ def add_parser(sub: Any, name: str) -> None:
     t.add_argument('--init', type=Path, default=None, help='start from these weights')
     t.add_argument('--threads', type=int, default=1, help='torch CPU threads (1 is fastest '
                    'on a loaded 2-core machine)')
+    t.add_argument('--workers', type=int, default=0, help='data-loader processes (decode and '
+                   'augmentation; use most cores when training on a GPU)')
+    t.add_argument('--time-budget', type=float, default=None, metavar='SECONDS',
+                   help='train as many of --epochs as fit, the schedule shortened to match')
     e = ps.add_parser('eval', help='OKS keypoint AP with pycocotools')
     e.add_argument('weights', type=Path)
     e.add_argument('annotations', type=Path)
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                         input_size=_size(args.input_size), device=args.device,
                         val_json=args.val, val_image_root=val_images,
-                        init_weights=args.init, num_threads=args.threads)
+                        init_weights=args.init, num_threads=args.threads,
+                        num_workers=args.workers, time_budget=args.time_budget)
         print(f'[pose train] {args.output}: {summary}')
         return 0
     from smart_store.tracking.pose.evaluate import evaluate  # noqa: PLC0415

@@ -301,7 +301,9 @@ class CocoPoseDataset(Dataset):
         mean = float(img.mean())
         img = (img - mean) * contrast + mean + bright
         if aug.noise > 0:
-            img += rng.normal(0.0, float(rng.uniform(0, aug.noise)), img.shape).astype(np.float32)
+            # float32 draws directly: a quarter of the cost of float64 normal() + astype.
+            img += rng.standard_normal(img.shape, dtype=np.float32) * float(
+                rng.uniform(0, aug.noise))
         return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray, list[Person]]:
