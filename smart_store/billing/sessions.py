@@ -141,6 +141,17 @@ class _Track:
     classified: bool = False  # bound, orphaned, ignored or anonymous: decided once
     session_id: str | None = None
     exited_at: float | None = None
+    # Restored after a restart: the track counts as seen at the first clock tick after it
+    # (``restart_seen``), whatever stamps the frames replayed to the new node carry.
+    restored: bool = False
+    restart_seen: float | None = None
+
+    def seen(self) -> float | None:
+        """When the track was last known to be in the store (None: not anchored yet)."""
+        if self.restored and self.restart_seen is None:
+            return None
+        times = [t for t in (self.last_seen, self.restart_seen) if t is not None]
+        return max(times) if times else None
 
 
 @dataclass
@@ -293,7 +304,7 @@ class SessionBinder:
             if tr is None:
                 tr = _Track(tid, born=float(t), zone=self._entry_zone_at(x, y), last_seen=t)
                 self._tracks[tid] = tr
-            tr.last_seen = float(t)
+            tr.last_seen = float(t) if tr.last_seen is None else max(tr.last_seen, float(t))
             if code == _EXITED and tr.exited_at is None:
                 tr.exited_at = float(t)
             if not tr.classified and code != _TENTATIVE:
@@ -314,6 +325,12 @@ class SessionBinder:
         """Let time pass without input: expire scans, declare anonymous and lost tracks."""
         self._begin()
         self._tick(now)
+        # The first clock tick after a restore anchors the restored tracks: a node that comes
+        # back is first sent the frames kept for late joiners, seconds old, and a track must
+        # not be declared lost because of their stamps.
+        for tr in self._tracks.values():
+            if tr.restored and tr.restart_seen is None:
+                tr.restart_seen = self._now
         self._housekeep()
         return self._end()
 
@@ -339,8 +356,10 @@ class SessionBinder:
         """Rebuild state after a restart from stored open sessions, unfinished scans and
         newborn tracks still waiting for a scan (see :class:`BinderChanges`).
 
-        Restored tracks count as seen "now" (at the next input), so a track that vanished
-        during the outage is declared lost ``lost_timeout`` after the restart.
+        Restored tracks count as seen at the first :meth:`advance` after the restore (the clock
+        of the restart), so a track that vanished during the outage is declared lost
+        ``lost_timeout`` after the restart, and the old frames a restarted node is sent first
+        (history kept for late joiners) cannot make a track look lost.
         """
         for s in sessions:
             if s.state == SessionState.CLOSED:
@@ -357,7 +376,7 @@ class SessionBinder:
                 exited_at = s.stamp if tid in live.exited else None
                 self._tracks[tid] = _Track(tid, born=s.entry_time, zone=None, last_seen=None,
                                            classified=True, session_id=s.session_id,
-                                           exited_at=exited_at)
+                                           exited_at=exited_at, restored=True)
             if s.entry_event_id:
                 self._scans_seen.add(s.entry_event_id)
         for scan in sorted(scans, key=lambda sc: (sc.t, sc.event_id)):
@@ -375,7 +394,7 @@ class SessionBinder:
             if tid in self._tracks or tid in self._closed_tracks:
                 continue
             self._tracks[tid] = _Track(int(tid), born=float(born), zone=zone, last_seen=None,
-                                       classified=True)
+                                       classified=True, restored=True)
             self._orphans.append(int(tid))
 
     # ---------------------------------------------------------------------------- internals
@@ -537,9 +556,8 @@ class SessionBinder:
                              f"{len(pending.bound)} entered", event_ids=(scan.event_id,))
         # 3. tracks gone quiet: lost; unconfirmed and ignored ones are forgotten
         for tr in list(self._tracks.values()):
-            if tr.last_seen is None:
-                tr.last_seen = now
-            if now - tr.last_seen <= self.lost_timeout:
+            seen = tr.seen()
+            if seen is None or now - seen <= self.lost_timeout:
                 continue
             if tr.session_id is None:
                 if not tr.classified:
@@ -577,7 +595,7 @@ class SessionBinder:
     def _end_time(tr: _Track | None) -> float | None:
         if tr is None:
             return None
-        return tr.exited_at if tr.exited_at is not None else tr.last_seen
+        return tr.exited_at if tr.exited_at is not None else tr.seen()
 
     def _anonymous(self, tr: _Track) -> None:
         sid = anonymous_session_id(tr.track_id)

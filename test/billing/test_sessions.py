@@ -209,6 +209,30 @@ def test_duplicate_scan_and_restore(cfg: StoreConfig) -> None:
     assert due.exit_time == 30.0
 
 
+def test_replayed_old_frames_after_a_restore_do_not_make_a_track_lost(cfg: StoreConfig) -> None:
+    """A respawned billing node is first sent the track frames kept for late joiners, seconds
+    old. Their stamps must not count as the track's last sighting: the shopper is still in the
+    store, and closing the session then would bill an unfinished cart."""
+    b = SessionBinder(cfg, lost_timeout=15.0)
+    b.on_entry(0.0, "e1", "tok", 0, "entry")
+    for t in np.arange(0.5, 17.0, 0.5):
+        b.on_tracks(float(t), [(1, 1.1, 0.5, "confirmed")])
+    b.advance(17.0)
+    b2 = SessionBinder(cfg, lost_timeout=15.0)  # restart at 17.5 s
+    b2.restore(b.sessions(), b.pending_scans())
+    b2.on_tracks(1.0, [(1, 1.1, 0.5, "confirmed")])  # the oldest replayed frame comes first
+    b2.advance(17.5)
+    b2.on_tracks(1.5, [(1, 1.1, 0.5, "confirmed")])
+    b2.advance(18.0)
+    assert b2.due_sessions() == [] and b2.stats.lost_tracks == 0
+    # ...but a track that really vanished during the outage is lost lost_timeout after it
+    b2.advance(32.4)
+    assert b2.due_sessions() == []
+    b2.advance(32.6)
+    (due,) = b2.due_sessions()
+    assert due.session_id == "s-e1" and due.lost_track_ids == (1,)
+
+
 def test_numeric_track_states_and_bad_input(cfg: StoreConfig) -> None:
     b = SessionBinder(cfg)
     b.on_entry(0.0, "e1", "tok", 0, "entry")
