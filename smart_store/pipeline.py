@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,11 +121,21 @@ def pipeline_graph(cfg: StoreConfig, ablation: str | None = None) -> list[NodeSp
 
     graph = [s for s in graph_for_config(cfg) if s.executable not in DRIVERS]
     if ablation == 'truth_tracks':
-        graph = [replace(s, executable='truth_tracker') if s.name == 'tracker' else s
-                 for s in graph]
+        # the ablation replays the truth on the clock: it reads no camera
+        graph = [replace(s, executable='truth_tracker', subscribes=()) if s.name == 'tracker'
+                 else s for s in graph]
     elif ablation is not None:
         raise ValueError(f'unknown ablation {ablation!r}')
     return graph
+
+
+def expected_subscribers(graph: list[NodeSpec]) -> dict[str, int]:
+    """How many subscriptions each topic has in ``graph`` (after the nodes' remappings)."""
+    counts: Counter[str] = Counter()
+    for spec in graph:
+        remap = dict(spec.remappings)
+        counts.update({remap.get(t.name, t.name) for t in spec.subscribes})
+    return dict(counts)
 
 
 def _argv(spec: NodeSpec, params: dict[str, object], python: str) -> list[str]:
@@ -266,6 +277,14 @@ class Pipeline:
             self._wait_for_nodes(player_node, wait_nodes)
             topics = bag_topics(bag)
             player = Player(player_node, topics, rate=rate, clock=True, reliable_images=True)
+            short = player.wait_for_subscribers(
+                expected_subscribers(self.graph), wait_nodes,
+                spin=lambda: rclpy.spin_once(player_node, timeout_sec=0.05))
+            if short:
+                missing = ', '.join(f'{t} ({have} of {want})'
+                                    for t, (have, want) in sorted(short.items()))
+                raise TimeoutError(f'the graph\'s subscriptions did not match the player within '
+                                   f'{wait_nodes:.0f} s: {missing} (see {self.log_path})')
             start_ns, end_ns = bag_time_range(bag)
             total = (end_ns - start_ns) / 1e9 + tail
             wall0 = time.monotonic()
@@ -290,7 +309,9 @@ class Pipeline:
                         fast_rate=tail_rate)
             time.sleep(1.0)  # let the last messages land
             wall = time.monotonic() - wall0
-            executor.shutdown(timeout_sec=5)
+            # Bounded: a callback stuck in a dying context must not hold the run forever
+            # (the pool's threads are daemons; rclpy.try_shutdown below ends them).
+            executor.shutdown(timeout_sec=5, wait_for_threads=False)
             recorder.close()
             result = PipelineResult(self.run_dir, wall, total, receipts,
                                     {n: self.supervisor.restarts(n) for n in

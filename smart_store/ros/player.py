@@ -62,6 +62,28 @@ class Player:
         self._clock_period_ns = int(1e9 / clock_hz)
         self.stats = PlayStats()
 
+    def wait_for_subscribers(self, expected: dict[str, int], timeout: float,
+                             spin: Callable[[], None] | None = None) -> dict[str, tuple[int, int]]:
+        """Wait until each topic's publisher has matched ``expected[topic]`` subscriptions.
+
+        Seeing a node in the graph does not mean its subscriptions have matched this player's
+        publishers yet; whatever is published before they match is lost to a volatile
+        subscriber (the billing node's entry scans, the shelf-events node's lane weights).
+        Returns ``{topic: (matched, expected)}`` for the topics still short after ``timeout``
+        s (empty when all matched). Topics this player does not publish are ignored.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            short = {t: (self._pubs[t].get_subscription_count(), n)
+                     for t, n in expected.items()
+                     if t in self._pubs and self._pubs[t].get_subscription_count() < n}
+            if not short or time.monotonic() >= deadline:
+                return short
+            if spin is not None:
+                spin()
+            else:
+                time.sleep(0.05)
+
     def _publish_clock(self, stamp_ns: int) -> None:
         if self._clock_pub is not None:
             msg = Clock()

@@ -31,6 +31,11 @@ from smart_store.graph.table import LaunchOptions, graph_for_config
 #: Reliable and volatile: matches volatile and transient-local publishers alike.
 EVENTS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
                     durability=DurabilityPolicy.VOLATILE)
+#: The twin's gate publishes its scans transient-local (the graph's 'events'): a subscription
+#: that matches after the scan still gets it (the scan comes 1 s into the run, and this test's
+#: node may match the twin later than that on a loaded machine).
+LATCHED_EVENTS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
 CFG = load_store_config(ROOT / 'config' / 'demo_store.yaml')
@@ -129,7 +134,7 @@ def test_up_twin_feeds_drivers_and_shelf_events(tmp_path: Path, ros_env: dict[st
         node.create_subscription(LaneWeightArray, '/shelves/weights', on_weights, EVENTS)
         node.create_subscription(WeightEvent, '/shelves/weight_events', events.append, EVENTS)
         node.create_subscription(BeamBreak, '/shelves/beam_breaks', breaks.append, EVENTS)
-        node.create_subscription(EntryEvent, '/entry/events', entries.append, EVENTS)
+        node.create_subscription(EntryEvent, '/entry/events', entries.append, LATCHED_EVENTS)
         node.create_subscription(
             LoadCellRaw, '/shelves/load_cells/raw',
             lambda m: raw.append((m.hub_id, m.hub_time, stamp_s(m.header.stamp))), EVENTS)

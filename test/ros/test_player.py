@@ -37,3 +37,31 @@ def test_tail_after_the_data_plays_at_its_own_rate() -> None:
     assert 1.4 <= wall <= 3.0, wall          # not 5 s (all at 2x), not a burst
     assert stats.sim_start_ns == 0 and clocks[-1] <= 10 * second
     assert clocks == sorted(clocks) and clocks[-1] >= 9 * second
+
+
+def test_waits_until_the_subscriptions_have_matched() -> None:
+    from smart_store.msg import EntryEvent
+
+    from smart_store.ros.qos import EVENTS_VOLATILE
+
+    rclpy.init()
+    try:
+        node = rclpy.create_node('player_wait_test')
+        topics = {'/entry/events': ('smart_store/msg/EntryEvent', 'events')}
+        player = Player(node, topics)
+        # nobody listens yet: short after the timeout, and topics it does not publish are
+        # not waited for
+        wall0 = time.monotonic()
+        short = player.wait_for_subscribers({'/entry/events': 1, '/not/played': 3}, 0.3)
+        assert short == {'/entry/events': (0, 1)}
+        assert 0.3 <= time.monotonic() - wall0 < 2.0
+        listener = rclpy.create_node('player_wait_listener')
+        listener.create_subscription(EntryEvent, '/entry/events', lambda _m: None,
+                                     EVENTS_VOLATILE)
+        assert player.wait_for_subscribers({'/entry/events': 1}, 20.0,
+                                           spin=lambda: rclpy.spin_once(node,
+                                                                        timeout_sec=0.05)) == {}
+        listener.destroy_node()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
