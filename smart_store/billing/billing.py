@@ -55,12 +55,17 @@ class BillingLogic:
     ``settle_timeout``: seconds after a session's exit to wait for its pending shelf events at
     most; ``tax_rate``: VAT rate contained in the prices (0 by default). ``binder`` may be
     given to change the binder's windows; it is restored from the store either way.
+    ``restart_grace``: for this many seconds after the first tick, a session recovered from
+    the database is not billed until its cart has been heard again (0: bill at once).
     """
 
     def __init__(self, cfg: StoreConfig, store: BillingStore, settle_timeout: float = 2.0, *,
-                 tax_rate: TaxRate = 0, binder: SessionBinder | None = None) -> None:
+                 tax_rate: TaxRate = 0, binder: SessionBinder | None = None,
+                 restart_grace: float = 0.0) -> None:
         if settle_timeout < 0:
             raise ValueError("settle_timeout must be >= 0")
+        if restart_grace < 0:
+            raise ValueError("restart_grace must be >= 0")
         self.cfg = cfg
         self.store = store
         self.settle_timeout = settle_timeout
@@ -74,6 +79,13 @@ class BillingLogic:
         self._carts: dict[str, CartSnapshot] = store.open_carts()
         self._reviews: dict[str, ReviewItem] = {r.review_id: r for r in store.open_reviews()}
         self._updates: dict[str, Session] = {}
+        # A recovered session's cart may have changed while this process was down; the
+        # arbiter's latest cart (its transient-local history) arrives soon after a restart.
+        # Until it has, or ``restart_grace`` s after the first tick, such a session is not
+        # billed: a shopper who left meanwhile would get the cart of before the crash.
+        self.restart_grace = restart_grace
+        self._unheard: set[str] = set(self._sessions) if restart_grace > 0 else set()
+        self._grace_end: float | None = None
 
     # ---------------------------------------------------------------------------- inputs
     def on_entry(self, t: float, event_id: str, token: str, companions: int = 0,
@@ -103,6 +115,7 @@ class BillingLogic:
         kept for audit and sent to review.
         """
         snap = snapshot_cart(cart)
+        self._unheard.discard(snap.session_id)
         newer = self.store.record_cart(snap)
         if self.store.has_receipt(snap.session_id):
             if newer:
@@ -139,8 +152,14 @@ class BillingLogic:
              ) -> list[Receipt]:
         """Advance time to ``now`` and issue the receipts that are due, each exactly once."""
         self._apply(self.binder.advance(now))
+        if self._unheard:
+            if self._grace_end is None:
+                self._grace_end = now + self.restart_grace
+            if now >= self._grace_end:
+                self._unheard.clear()  # no cart came: the arbiter has none for them
         issued: list[Receipt] = []
-        due = [s for s in self._sessions.values() if s.state == SessionState.CLOSING]
+        due = [s for s in self._sessions.values()
+               if s.state == SessionState.CLOSING and s.session_id not in self._unheard]
         for session in sorted(due, key=lambda s: (s.exit_time or 0.0, s.session_id)):
             exit_time = session.exit_time if session.exit_time is not None else session.stamp
             still_pending = bool(pending(session.session_id))

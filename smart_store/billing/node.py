@@ -108,11 +108,16 @@ class BillingNode(Node):
                              'unseen before it stops holding the session open (the tracker '
                              'itself gives a hidden person up after 5 s); the session is then '
                              'billed with a review item', low=1.0, high=3600.0)
+        grace = declare_float(self, 'restart_grace', 1.0, 's after a (re)start to wait for the '
+                              'arbiter\'s latest cart of each recovered session before billing '
+                              'it (the carts topic\'s history reaches a restarted node this '
+                              'way)', low=0.0, high=60.0)
         self.cfg = load_store_config(path or default_store_config())
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = BillingStore(Path(database))
         self.logic = BillingLogic(self.cfg, self.store, settle, tax_rate=tax,
-                                  binder=SessionBinder(self.cfg, lost_timeout=lost))
+                                  binder=SessionBinder(self.cfg, lost_timeout=lost),
+                                  restart_grace=grace)
         self.pending: dict[str, bool] = {}
         self.sessions_pub = self.create_publisher(Session, SESSIONS.name, profile(SESSIONS.qos))
         self.receipts_pub = self.create_publisher(Receipt, RECEIPTS.name, profile(RECEIPTS.qos))

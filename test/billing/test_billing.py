@@ -192,3 +192,36 @@ def test_accepts_the_arbiters_dataclasses(tmp_path: Path, cfg: StoreConfig) -> N
     (receipt,) = logic.tick(9.0)
     assert receipt.total == 258 and receipt.lines[0].event_ids == ("we-1", "re-1")
     assert receipt.needs_review and receipt.review_ids == ("rv-1",)
+
+
+def test_a_restarted_billing_waits_for_the_recovered_sessions_carts(tmp_path: Path,
+                                                                   cfg: StoreConfig) -> None:
+    db = tmp_path / "store.db"
+    store = BillingStore(db)
+    logic = BillingLogic(cfg, store, restart_grace=1.0)
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    logic.on_entry(0.2, "e2", "tok2", 0, "entry")
+    for t in (0.5, 1.0, 1.5, 2.0):  # both are bound to their scans, then go shopping
+        xy = (1.1, 0.5) if t < 1.5 else (1.5, 4.0)
+        logic.on_tracks(t, [(1, *xy, "confirmed"), (2, *xy, "confirmed")])
+    assert [s.session_id for s in logic.open_sessions()] == ["s-e1", "s-e2"]
+    logic.on_cart(make_cart(cfg, "s-e1", 1, {"COLA-330": 1}))
+    store.close()  # billing dies; meanwhile the arbiter adds gum and both shoppers leave
+    store = BillingStore(db)
+    logic = BillingLogic(cfg, store, restart_grace=1.0)
+    logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
+    assert logic.tick(10.0) == []                    # the carts' history is not in yet
+    logic.on_cart(make_cart(cfg, "s-e1", 2, {"COLA-330": 1, "GUM-MINT": 1}))
+    (receipt,) = logic.tick(10.1)                    # heard: billed with the cart of now
+    assert receipt.session_id == "s-e1" and not receipt.needs_review
+    assert [(ln.sku, ln.quantity) for ln in receipt.lines] == [("COLA-330", 1), ("GUM-MINT", 1)]
+    assert logic.tick(10.9) == []                    # s-e2 has no cart: waits out the grace
+    (empty,) = logic.tick(11.0)
+    assert empty.session_id == "s-e2" and empty.lines == () and not empty.needs_review
+    # a new session (scanned after the restart) is never held
+    logic.on_entry(12.0, "e3", "tok3", 0, "entry")
+    for t in (12.5, 13.0, 13.5):
+        logic.on_tracks(t, [(3, 1.1, 0.5, "confirmed")])
+    logic.on_tracks(20.0, [(3, 4.9, 0.5, "exited")])
+    (third,) = logic.tick(20.0)
+    assert third.session_id == "s-e3"
