@@ -312,6 +312,7 @@ class Pipeline:
             # Bounded: a callback stuck in a dying context must not hold the run forever
             # (the pool's threads are daemons; rclpy.try_shutdown below ends them).
             executor.shutdown(timeout_sec=5, wait_for_threads=False)
+            spin.join(timeout=5.0)  # the recorder's callbacks are done before its file closes
             recorder.close()
             result = PipelineResult(self.run_dir, wall, total, receipts,
                                     {n: self.supervisor.restarts(n) for n in

@@ -195,6 +195,10 @@ class BillingLogic:
         """A session not yet billed."""
         return self._sessions.get(session_id)
 
+    def awaiting_cart(self, session_id: str) -> bool:
+        """Whether a recovered session is held until its cart is heard (``restart_grace``)."""
+        return session_id in self._unheard
+
     def open_sessions(self) -> list[Session]:
         """Sessions not yet billed, by entry time."""
         return sorted(self._sessions.values(), key=lambda s: (s.entry_time, s.session_id))

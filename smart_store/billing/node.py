@@ -194,7 +194,12 @@ class BillingNode(Node):
         if not all(finite(line.confidence) and line.sku for line in msg.lines):
             raise Malformed('invalid cart line', f'{msg.session_id} revision {msg.revision}')
         self.pending[msg.session_id] = bool(msg.pending)
+        held = self.logic.awaiting_cart(msg.session_id)
         self.logic.on_cart(_Stamped(msg))  # type: ignore[arg-type]
+        if held:
+            # The cart a restart waited for: bill now, not at the next tick (after a replay's
+            # last clock message there is none).
+            self.tick()
 
     def on_update(self, msg: CartUpdate) -> None:
         if not msg.update_id or not msg.session_id:

@@ -211,7 +211,9 @@ def test_a_restarted_billing_waits_for_the_recovered_sessions_carts(tmp_path: Pa
     logic = BillingLogic(cfg, store, restart_grace=1.0)
     logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
     assert logic.tick(10.0) == []                    # the carts' history is not in yet
+    assert logic.awaiting_cart("s-e1") and logic.awaiting_cart("s-e2")
     logic.on_cart(make_cart(cfg, "s-e1", 2, {"COLA-330": 1, "GUM-MINT": 1}))
+    assert not logic.awaiting_cart("s-e1")
     (receipt,) = logic.tick(10.1)                    # heard: billed with the cart of now
     assert receipt.session_id == "s-e1" and not receipt.needs_review
     assert [(ln.sku, ln.quantity) for ln in receipt.lines] == [("COLA-330", 1), ("GUM-MINT", 1)]
