@@ -5,6 +5,8 @@ config) or one camera each (launch them under ``/cameras/<id>`` with ``cameras:=
 ``relative_topics:=true``). Each camera has its own capture thread, so a stalled device never
 blocks another. A failing source reconnects with backoff; dropped frames are counted, logged
 once per burst and reported on /diagnostics. The node never exits because a camera failed.
+Video files and image folders are paced at the camera rate on the wall clock, or on sim time
+when the node runs with ``use_sim_time`` (it then follows a replay's ``/clock``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from smart_store.config import load_store_config
 from smart_store.config.model import CameraConfig
 from smart_store.drivers.camera_source import ReconnectingSource, SourceError, parse_source
 from smart_store.drivers.image_convert import get_bridge
+from smart_store.drivers.pacing import FramePacer
 from smart_store.drivers.publish_gate import PublishGate
 from smart_store.geometry.camera import scale_intrinsics
 from smart_store.resources import default_store_config
@@ -66,6 +69,7 @@ class CameraWorker:
                                               qos_overriding_options=overrides)
         self.published = 0
         self.capped = 0
+        self.pacer = FramePacer(1.0 / fps)
         self._reported_state = ''
         self._info: CameraInfo | None = None
         self._stop = threading.Event()
@@ -87,6 +91,7 @@ class CameraWorker:
     def _loop(self) -> None:
         period = 1.0 / self.fps
         next_due = time.monotonic()
+        recorded = self.source.spec.kind in ('file', 'dir')
         while not self._stop.is_set():
             frame = self.source.read(time.monotonic())
             if self.source.stats.state != self._reported_state:
@@ -99,17 +104,39 @@ class CameraWorker:
             if frame is None:
                 self._stop.wait(0.05 if not self.source.finished() else 0.5)
                 continue
+            if recorded:
+                # Recorded sources are paced at the camera rate (the fps cap), on sim time
+                # when the node runs on it: a replay's /clock sets the video's speed.
+                if not self._wait_until_due():
+                    return
+                self._publish(frame)
+                self.pacer.published(self._pace_now())
+                continue
             now = time.monotonic()
-            if self.source.spec.kind in ('file', 'dir'):
-                # Recorded sources are paced at the camera rate (the fps cap).
-                self._stop.wait(max(0.0, next_due - now))
-                next_due = max(next_due + period, time.monotonic() - period)
-            elif now < next_due:
+            if now < next_due:
                 self.capped += 1  # a device faster than the cap: drop this frame
                 continue
-            else:
-                next_due = now + period
+            next_due = now + period
             self._publish(frame)
+
+    def _pace_now(self) -> float:
+        if self.node.sim_time:
+            return self.node.get_clock().now().nanoseconds / 1e9
+        return time.monotonic()
+
+    def _wait_until_due(self) -> bool:
+        """Block until the pacer says the frame is due; False when asked to stop."""
+        while not self._stop.is_set():
+            now = self._pace_now()
+            if self.node.sim_time and now <= 0.0:
+                self._stop.wait(0.05)  # no /clock yet: sim time has not started
+                continue
+            wait = self.pacer.due_in(now)
+            if wait <= 0.0:
+                return True
+            # On sim time the clock's rate is unknown (paused, 2x): look again soon.
+            self._stop.wait(min(wait, 0.01) if self.node.sim_time else wait)
+        return False
 
     def _publish(self, frame: np.ndarray) -> None:
         stamp = self.node.get_clock().now().to_msg()  # capture time on the node's clock
@@ -143,6 +170,8 @@ class CameraDriverNode(Node):
                                 's, longest wait between reconnection attempts', low=0.1,
                                 high=600.0)
         cfg = load_store_config(path or default_store_config())
+        # File and folder sources follow the node clock when it is sim time (a bag's /clock).
+        self.sim_time = bool(self.get_parameter('use_sim_time').value)
         self.bridge = get_bridge()
         self.gate = PublishGate(self.context.ok, SHUTDOWN_ERRORS)
         wanted = [i for i in ids if i] or [c.id for c in cfg.cameras]

@@ -94,7 +94,9 @@ def test_video_file_source_publishes_images_and_camera_info(
     assert img.header.frame_id == 'cam_fl'
     info = infos[-1]
     # Calibration of a 640x480 camera rescaled to the 320x240 source.
-    assert info.width == 320 and info.k[2] == pytest.approx(info.k[2])
+    cam = load_store_config(ROOT / 'config' / 'demo_store.yaml').camera('cam_fl')
+    assert info.width == 320
+    assert info.k[2] == pytest.approx((cam.model.cx + 0.5) * 320 / cam.width - 0.5)
     assert 100 < info.k[0] < 300
     assert proc.returncode == 0, out
 
@@ -125,3 +127,62 @@ def test_vanishing_folder_degrades_without_crashing(
     values = {kv.key: kv.value for kv in statuses[-1].values}
     assert int(values['dropped']) >= 1 or int(values['open_failures']) >= 1
     assert 'Traceback' not in out
+
+
+def test_a_file_source_on_sim_time_follows_the_clock(
+        tmp_path: Path, ros_env: dict[str, str], python: str) -> None:
+    """``use_sim_time``: the video waits for /clock, plays at the clock's rate (2x here) and
+    stops while the clock is paused; images are stamped on sim time."""
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+
+    video = write_video(tmp_path / 'cam.mp4', frames=30, size=(160, 120))
+    proc = start(python, ros_env, 'cameras:=["cam_fl"]', f'sources:=["cam_fl=file:{video}"]',
+                 'loop:=true', 'fps_cap:=10.0', 'use_sim_time:=true')
+    images: list[Image] = []
+    phases: dict[str, int] = {}
+    rclpy.init()
+    try:
+        node = rclpy.create_node('camera_sim_time_test')
+        node.create_subscription(Image, '/cameras/cam_fl/image_raw', images.append,
+                                 QoSPresetProfiles.SENSOR_DATA.value)
+        clock = node.create_publisher(Clock, '/clock', 10)
+        deadline = time.monotonic() + 30.0  # the driver and its subscription, on a slow box
+        while time.monotonic() < deadline and node.count_publishers(
+                '/cameras/cam_fl/image_raw') == 0:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        end = time.monotonic() + 2.0         # no clock yet: sim time has not started
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        phases['before_clock'] = len(images)
+        sim, wall0 = 100.0, time.monotonic()
+
+        def tick() -> None:
+            clock.publish(Clock(clock=Time(sec=int(sim), nanosec=int(sim % 1 * 1e9))))
+            rclpy.spin_once(node, timeout_sec=0.01)
+        while len(images) < 5 and time.monotonic() - wall0 < 20.0:  # until frames flow
+            sim += 0.02
+            tick()
+        n0, sim0, run0 = len(images), sim, time.monotonic()
+        while time.monotonic() - run0 < 4.0:  # 2x: 20 ms of sim time per 10 ms of wall time
+            sim = sim0 + 2.0 * (time.monotonic() - run0)
+            tick()
+        phases['run'], run_wall, run_sim = len(images) - n0, time.monotonic() - run0, sim - sim0
+        end = time.monotonic() + 1.5         # paused: the clock stands still
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        # a frame already due when the clock stopped may still land
+        phases['paused'] = len(images) - n0 - phases['run']
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert phases['before_clock'] == 0, out
+    # 10 fps of sim time at 2x is 20 frames per wall second: well above what wall pacing gives
+    assert phases['run'] >= 0.6 * 10 * run_sim and phases['run'] > 1.3 * 10 * run_wall, \
+        (phases, run_wall, run_sim, out)
+    assert phases['paused'] <= 1, phases
+    stamps = np.array([i.header.stamp.sec + i.header.stamp.nanosec * 1e-9 for i in images])
+    assert stamps.min() >= 100.0 and stamps.max() <= sim + 1e-6   # on sim time
+    assert float(np.median(np.diff(stamps))) == pytest.approx(0.1, abs=0.03)
