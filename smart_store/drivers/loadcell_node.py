@@ -39,9 +39,10 @@ class LoadCellDriverNode(HubDriverNode):
 
     def __init__(self) -> None:
         super().__init__('loadcell_driver')
-        cal_file = declare_str(self, 'calibration_file', '',
-                               'JSON file for tare/calibration results; empty = not persisted',
-                               read_only=True)
+        cal_file = declare_str(self, 'calibration_file', 'out/loadcell_calibration.json',
+                               'JSON file for tare/calibration results, loaded at start (a '
+                               'relative path is from the working directory); empty = not '
+                               'persisted', read_only=True)
         self.stale_timeout = declare_float(self, 'stale_timeout', 0.5,
                                            's without a sample before a channel is stale',
                                            low=0.01, high=60.0)
@@ -53,6 +54,13 @@ class LoadCellDriverNode(HubDriverNode):
         except CalibrationError as err:
             self.get_logger().error(f'{err}; using the store config calibration')
             self.cal = CalibrationStore(self.cfg, None)
+        if not cal_file:
+            self.get_logger().warning('calibration_file is empty: tare and calibrate results '
+                                      'are lost when the driver stops')
+        elif self.cal.path is not None:
+            self.get_logger().info(f'calibration file {self.cal.path}: '
+                                   f'{self.cal.loaded_overrides} channel(s) loaded over the '
+                                   'store config')
         self.recent = RecentCounts()
         self.assemblers = {t.reader.hub_id: FrameAssembler() for t in self.threads}
         channels = [k for k in self.cal.lanes if k[0] in self.assemblers]

@@ -7,6 +7,7 @@ an unknown channel) into the master side of a pty whose slave the driver opens v
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -181,3 +182,80 @@ def test_distance_driver_publishes_ranges(ros_env: dict[str, str], python: str) 
     assert round(shelf.width, 3) in seen and 0.65 in seen and math.inf in seen
     assert mine[0].max_range == pytest.approx(sensor.max_range)
     assert mine[0].field_of_view == pytest.approx(sensor.fov)
+
+
+def test_cli_tare_and_calibrate_persist_across_a_driver_restart(
+        ros_env: dict[str, str], python: str, tmp_path: Path) -> None:
+    """The README's calibration procedure, end to end: `./smart-store loadcell tare`, then
+    `calibrate --grams 500`, both through the driver's services; a restarted driver loads the
+    result from its calibration file and weighs with it."""
+    hub_id = 'hub_lc_a'
+    lane = next(lane for lane in CFG.lanes() if lane.load_cell.hub == hub_id)
+    cell = lane.load_cell
+    # the real cell drifted from the config: a new zero and a 10 % steeper scale
+    offset, scale = cell.offset + 5000, cell.scale * 1.1
+    load = {'grams': 0.0}
+    hub = FakeHub()
+
+    def lines(i: int) -> bytes:
+        return encode_loadcell(1000 + i * 12, cell.channel,
+                               round(offset + load['grams'] * scale))
+
+    cal_file = tmp_path / 'calibration.json'
+    argv = [python, '-m', 'smart_store.drivers.loadcell_node', '--ros-args',
+            '-p', f'hubs:=["{hub_id}"]', '-p', f'port_overrides:=["{hub_id}={hub.path}"]',
+            '-p', f'calibration_file:={cal_file}']
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / 'smart-store'), 'loadcell', *args, '--hub', hub_id,
+                               '--channel', str(cell.channel), '--average', '0.5',
+                               '--timeout', '20'],
+                              env=ros_env, capture_output=True, text=True, timeout=60)
+
+    hub.run(40.0, lines)
+    proc = subprocess.Popen(argv, env=ros_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(2.0)  # a second of empty-lane samples to average
+        tared = cli('tare')
+        assert tared.returncode == 0 and tared.stdout.startswith('ok'), tared
+        load['grams'] = 500.0
+        time.sleep(1.5)  # the known weight settles on the lane
+        calibrated = cli('calibrate', '--grams', '500')
+        assert calibrated.returncode == 0 and calibrated.stdout.startswith('ok'), calibrated
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert 'Traceback' not in out, out
+    saved = {(c['hub'], c['channel']): c
+             for c in json.loads(cal_file.read_text())["channels"]}
+    entry = saved[(hub_id, cell.channel)]
+    assert entry['lane'] == lane.id
+    assert entry['offset'] == pytest.approx(offset, abs=1.0)
+    assert entry['scale'] == pytest.approx(scale, rel=1e-3)
+    assert 'calibration file' in out and '0 channel(s) loaded' in out
+    # the driver restarts: the persisted calibration weighs 250 g as 250 g
+    load['grams'] = 250.0
+    proc = subprocess.Popen(argv, env=ros_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    rclpy.init()
+    try:
+        node = rclpy.create_node('loadcell_restart_test')
+        weights: list[float] = []
+        node.create_subscription(
+            LaneWeightArray, '/shelves/weights',
+            lambda m: weights.extend(lw.grams for lw in m.lanes
+                                     if lw.lane_id == lane.id and not lw.stale), 100)
+        end = time.monotonic() + 30.0
+        while len(weights) < 40 and time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.05)
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+        hub.close()
+    assert len(weights) >= 40, out
+    assert all(abs(g - 250.0) < 0.5 for g in weights[-20:]), weights[-5:]
+    # every channel is written (the config's values for the untouched ones)
+    assert f'{len(CFG.lanes())} channel(s) loaded' in out, out
