@@ -82,7 +82,13 @@ class HubDriverNode(Node):
     def ros_stamp(self, key: Hashable, mono_s: float, snapshot: ClockSnapshot) -> Time:
         """A monotonic stamp from a reader thread as a stamp on the node's clock; stamps of
         one ``key`` (a hub, a sensor) never decrease."""
-        return time_msg(self.stamps.stamp(key, mono_s, snapshot))
+        resets = self.stamps.resets
+        stamp = time_msg(self.stamps.stamp(key, mono_s, snapshot))
+        if self.stamps.resets > resets and resets == 0:
+            self.get_logger().warning('the ROS clock went back (a bag or sim restarted): '
+                                      'stamps start a new time line; further ones are counted '
+                                      '(diagnostics: stamp_resets)')
+        return stamp
 
     def ros_time(self, mono_s: float) -> float:
         """A monotonic stamp as seconds on the node's clock (one snapshot, no per-key guard)."""
@@ -112,7 +118,9 @@ class HubDriverNode(Node):
                 s.state, DiagnosticStatus.ERROR)
             values = [KeyValue(key=k, value=v) for k, v in s.as_dict().items()]
             values += [KeyValue(key=k, value=v) for k, v in self.extra_diagnostics(r)]
+            values.append(KeyValue(key='error_overlong', value=str(r.splitter_overlong)))
             values.append(KeyValue(key='stamps_clamped', value=str(self.stamps.clamped)))
+            values.append(KeyValue(key='stamp_resets', value=str(self.stamps.resets)))
             msg.status.append(DiagnosticStatus(
                 level=level, name=f'{self.get_name()}: {r.hub_id}', hardware_id=r.port,
                 message=s.state if s.state == 'open' else (s.last_error or s.state),

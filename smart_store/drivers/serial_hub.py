@@ -175,7 +175,18 @@ class SerialHubReader:
         self._last_data = now
         self._backoff = self._backoff_min
         self.stats.bytes += len(chunk)
-        return self._lines(self._splitter.feed(chunk), now)
+        overlong = self._splitter.overlong
+        lines = self._splitter.feed(chunk)
+        if self._splitter.overlong > overlong:
+            self._once('overlong', f'{self.hub_id}: dropped an overlong line (no terminator '
+                       'within the longest valid line); further ones are only counted')
+        return self._lines(lines, now)
+
+    def _once(self, kind: str, message: str) -> None:
+        """Log ``message`` the first time a problem of ``kind`` occurs (then only counted)."""
+        if kind not in self._logged_kinds:
+            self._logged_kinds.add(kind)
+            self._log(message)
 
     def _lines(self, lines: list[bytes], now: float) -> list[tuple[float, Sample]]:
         out: list[tuple[float, Sample]] = []
@@ -184,15 +195,16 @@ class SerialHubReader:
             result = parse_line(line)
             if isinstance(result, ProtocolError):
                 self.stats.errors[result.kind] += 1
-                if result.kind not in self._logged_kinds:  # log each kind once
-                    self._logged_kinds.add(result.kind)
-                    self._log(f'{self.hub_id}: dropped a bad line ({result.kind}: '
-                              f'{result.detail}); further ones are only counted')
+                self._once(result.kind, f'{self.hub_id}: dropped a bad line ({result.kind}: '
+                           f'{result.detail}); further ones are only counted')
                 continue
             hub_ms = self._unwrap(result.hub_ms)
             if self._last_hub_ms is not None and hub_ms < self._last_hub_ms - 1000:
                 # The hub clock went far back: a reboot. Re-synchronise instead of dropping.
                 self.stats.clock_jumps += 1
+                self._once('clock_reboot', f'{self.hub_id}: hub clock went back '
+                           f'{(self._last_hub_ms - hub_ms) / 1000.0:.1f} s (a hub reboot); '
+                           'stamps re-synchronised; further jumps are only counted')
                 self._clock.reset()
                 self._unwrap.reset()
                 hub_ms = self._unwrap(result.hub_ms)
@@ -202,7 +214,11 @@ class SerialHubReader:
             self._last_hub_ms = hub_ms
             jumps = self._clock.jumps
             stamp = self._clock.stamp(hub_ms / 1000.0, now)
-            self.stats.clock_jumps += self._clock.jumps - jumps
+            if self._clock.jumps > jumps:
+                self.stats.clock_jumps += self._clock.jumps - jumps
+                self._once('clock_jump', f'{self.hub_id}: hub clock and host clock disagreed '
+                           'by more than 0.5 s (a stall or a buffered burst); stamps '
+                           're-synchronised; further jumps are only counted')
             if isinstance(result, Heartbeat):
                 self.stats.heartbeats += 1
             else:

@@ -137,6 +137,7 @@ def test_loadcell_driver_weights_tare_and_stale(ros_env: dict[str, str], python:
         values = {kv.key: kv.value for kv in status.values}
         assert int(values['error_checksum']) >= 1 and int(values['error_partial']) >= 1
         assert int(values['unknown_channels']) >= 1
+        assert values['error_overlong'] == '0' and values['stamp_resets'] == '0'
         assert proc.poll() is None, 'the driver must survive garbage and a stalled hub'
         node.destroy_node()
     finally:

@@ -152,3 +152,22 @@ def test_hub_thread_that_never_started_stops_cleanly() -> None:
     reader.poll(0.0)  # opened
     thread = HubThread(reader, time.monotonic, lambda r, s: None)
     assert thread.stop() and port.closed
+
+
+def test_overlong_lines_and_clock_jumps_are_logged_once_and_counted() -> None:
+    logged: list[str] = []
+    flood = b'x' * 5000  # no terminator where a valid line must have one
+    lines = ([lc(500_000 + i * 12, 0, i) for i in range(5)]
+             + [flood + b'\r\n', flood + b'\r\n']
+             + [lc(30 + i * 12, 0, 9) for i in range(3)]      # a reboot
+             + [lc(400_000 + i * 12, 0, 9) for i in range(2)]  # a jump ahead
+             + [lc(10 + i * 12, 0, 9) for i in range(2)])     # and another reboot
+    reader = reader_with([ScriptedPort(lines)], log=logged.append)
+    samples = 0
+    for i in range(len(lines)):
+        samples += len(reader.poll(100.0 + i * 0.012))
+    assert samples == 12                                  # the good lines all survive
+    assert reader.splitter_overlong == 2 and reader.stats.clock_jumps >= 3
+    assert sum('overlong' in m for m in logged) == 1
+    assert sum('hub clock went back' in m for m in logged) == 1
+    assert sum('disagreed' in m for m in logged) == 1
