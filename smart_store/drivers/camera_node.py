@@ -18,7 +18,6 @@ import time
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from rclpy.qos import QoSPresetProfiles
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -31,6 +30,7 @@ from smart_store.drivers.publish_gate import PublishGate
 from smart_store.geometry.camera import scale_intrinsics
 from smart_store.resources import default_store_config
 from smart_store.ros.params import declare_bool, declare_float, declare_str, declare_str_list
+from smart_store.ros.qos import fresh_sensor_qos
 from smart_store.ros.runner import SHUTDOWN_ERRORS, run_node
 
 
@@ -61,14 +61,15 @@ class CameraWorker:
                  fps: float, topics: tuple[str, str]) -> None:
         image_topic, info_topic = topics
         self.node, self.cam, self.source, self.fps = node, cam, source, fps
-        qos = QoSPresetProfiles.SENSOR_DATA.value
         overrides = QoSOverridingOptions.with_default_policies()
-        self.image_pub = node.create_publisher(Image, image_topic, qos,
+        # one profile object each: an override is applied to the object in place
+        self.image_pub = node.create_publisher(Image, image_topic, fresh_sensor_qos(),
                                                qos_overriding_options=overrides)
-        self.info_pub = node.create_publisher(CameraInfo, info_topic, qos,
+        self.info_pub = node.create_publisher(CameraInfo, info_topic, fresh_sensor_qos(),
                                               qos_overriding_options=overrides)
         self.published = 0
         self.capped = 0
+        self.errors = 0           # unexpected capture errors survived (see _loop)
         self.pacer = FramePacer(1.0 / fps)
         self._reported_state = ''
         self._info: CameraInfo | None = None
@@ -89,6 +90,22 @@ class CameraWorker:
             self.source.release()
 
     def _loop(self) -> None:
+        """The capture thread: an unexpected error is logged, counted and survived (the camera
+        goes on after a short pause), so one bad frame never silently ends a camera."""
+        while not self._stop.is_set():
+            try:
+                self._capture()
+                return
+            except Exception as err:  # noqa: BLE001 - a capture thread must not die unseen
+                if not self.node.context.ok():
+                    return  # shutting down: the context went first
+                self.errors += 1
+                self.node.get_logger().error(
+                    f'{self.cam.id}: capture error {type(err).__name__}: {err} (error '
+                    f'{self.errors}); the camera goes on')
+                self._stop.wait(0.5)
+
+    def _capture(self) -> None:
         period = 1.0 / self.fps
         next_due = time.monotonic()
         recorded = self.source.spec.kind in ('file', 'dir')
@@ -218,7 +235,7 @@ class CameraDriverNode(Node):
                 values=[KeyValue(key=k, value=str(v)) for k, v in (
                     ('published', w.published), ('frames', s.frames), ('dropped', s.dropped),
                     ('open_failures', s.open_failures), ('reconnects', s.reconnects),
-                    ('capped', w.capped))]))
+                    ('capped', w.capped), ('capture_errors', w.errors))]))
         self.gate.publish(self._diag.publish, msg)
 
     def destroy_node(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import sys
 
-from rclpy.qos import QoSPresetProfiles
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import Range
 
@@ -18,6 +17,7 @@ from smart_store.config.model import DistanceSensor
 from smart_store.drivers.hub_node import HubDriverNode
 from smart_store.drivers.protocol import MM_NO_TARGET, DistanceSample, Sample
 from smart_store.drivers.serial_hub import SerialHubReader
+from smart_store.ros.qos import fresh_sensor_qos
 from smart_store.ros.runner import run_node
 
 
@@ -42,7 +42,7 @@ class DistanceDriverNode(HubDriverNode):
                         for s in self.cfg.shelves if s.distance_sensor is not None}
         self.unknown = 0
         self.pub = self.create_publisher(
-            Range, '/shelves/ranges', QoSPresetProfiles.SENSOR_DATA.value,
+            Range, '/shelves/ranges', fresh_sensor_qos(),
             qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.start_hubs()
 

@@ -34,6 +34,20 @@ EVENTS_VOLATILE = QoSProfile(
 # Streams where the newest sample matters most.
 SENSOR = qos_profile_sensor_data
 
+
+
+def fresh_sensor_qos() -> QoSProfile:
+    """A new copy of the sensor-data profile, for a publisher that takes QoS overrides.
+
+    rclpy applies ``qos_overrides.<topic>...`` parameters to the profile object it is given, in
+    place: handing it the shared preset would carry one topic's override to every publisher
+    created after it (a reliable cam_fl made every later camera reliable).
+    """
+    s = qos_profile_sensor_data
+    return QoSProfile(history=s.history, depth=s.depth, reliability=s.reliability,
+                      durability=s.durability)
+
+
 PROFILES: dict[str, QoSProfile] = {
     'latched': LATCHED, 'state': STATE, 'events': EVENTS, 'sensor': SENSOR,
 }

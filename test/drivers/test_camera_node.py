@@ -25,6 +25,7 @@ from test_camera_source import write_folder, write_video
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
+CFG_DEMO = load_store_config(ROOT / 'config' / 'demo_store.yaml')
 
 
 def start(python: str, env: dict[str, str], *params: str) -> subprocess.Popen[str]:
@@ -186,3 +187,113 @@ def test_a_file_source_on_sim_time_follows_the_clock(
     stamps = np.array([i.header.stamp.sec + i.header.stamp.nanosec * 1e-9 for i in images])
     assert stamps.min() >= 100.0 and stamps.max() <= sim + 1e-6   # on sim time
     assert float(np.median(np.diff(stamps))) == pytest.approx(0.1, abs=0.03)
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str) -> None:
+        self.lines.append(msg)
+
+    warning = error = info
+
+
+class _Node:
+    """What a CameraWorker uses of its node, without a ROS context."""
+
+    def __init__(self) -> None:
+        self.log = _Log()
+        self.sim_time = False
+        self.context = type('Ctx', (), {'ok': staticmethod(lambda: True)})()
+
+    def create_publisher(self, *_args: object, **_kw: object) -> object:
+        return object()
+
+    def get_logger(self) -> _Log:
+        return self.log
+
+
+def test_an_unexpected_capture_error_is_logged_counted_and_survived() -> None:
+    from smart_store.drivers.camera_node import CameraWorker
+    from smart_store.drivers.camera_source import SourceSpec, SourceStats
+
+    class FlakySource:
+        """Raises once (say, a codec error), then delivers frames."""
+
+        spec = SourceSpec('dir', '/nowhere')
+        stats = SourceStats()
+        calls = 0
+
+        def read(self, _now: float) -> np.ndarray | None:
+            FlakySource.calls += 1
+            if FlakySource.calls == 1:
+                raise RuntimeError('decoder exploded')
+            return np.zeros((4, 4, 3), np.uint8)
+
+        def finished(self) -> bool:
+            return False
+
+        def release(self) -> None:
+            pass
+
+    node = _Node()
+    cam = CFG_DEMO.camera('cam_fl')
+    worker = CameraWorker(node, cam, FlakySource(), 50.0, ('img', 'info'))  # type: ignore[arg-type]
+    published: list[np.ndarray] = []
+    worker._publish = published.append  # type: ignore[method-assign]
+    worker.start()
+    deadline = time.monotonic() + 10.0
+    while len(published) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker.stop()
+    assert worker.errors == 1 and len(published) >= 3
+    assert any('decoder exploded' in line and 'goes on' in line for line in node.log.lines)
+
+
+def test_two_cameras_in_one_process_a_namespaced_one_and_a_qos_override(
+        tmp_path: Path, ros_env: dict[str, str], python: str) -> None:
+    """Deployment both ways: cam_fl and cam_fr served by one process (cam_fl's publisher made
+    reliable through the standard QoS-override parameter), and cam_bl by a node of its own
+    under /cameras/cam_bl with relative topics."""
+    from rclpy.qos import ReliabilityPolicy
+
+    video = write_video(tmp_path / 'cam.mp4', frames=30, size=(160, 120))
+    folder = write_folder(tmp_path / 'imgs', frames=30)
+    shared = start(python, ros_env, 'cameras:=["cam_fl", "cam_fr"]',
+                   f'sources:=["cam_fl=file:{video}", "cam_fr=dir:{folder}"]', 'loop:=true',
+                   'fps_cap:=10.0',
+                   'qos_overrides./cameras/cam_fl/image_raw.publisher.reliability:=reliable')
+    argv = [python, '-m', 'smart_store.drivers.camera_node', '--ros-args',
+            '-r', '__ns:=/cameras/cam_bl', '-r', '__node:=camera_driver_cam_bl',
+            '-p', 'cameras:=["cam_bl"]', '-p', f'sources:=["cam_bl=file:{video}"]',
+            '-p', 'loop:=true', '-p', 'fps_cap:=10.0', '-p', 'relative_topics:=true']
+    own = subprocess.Popen(argv, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+    topics = [f'/cameras/{c}/image_raw' for c in ('cam_fl', 'cam_fr', 'cam_bl')]
+    reliability: dict[str, list[ReliabilityPolicy]] = {}
+    try:
+        got = collect(40.0, dict.fromkeys(topics, Image),
+                      until=lambda g: all(len(g[t]) >= 5 for t in topics))
+        rclpy.init()
+        try:
+            node = rclpy.create_node('camera_qos_probe')
+            deadline = time.monotonic() + 20.0  # a new participant discovers the others
+            while time.monotonic() < deadline and not all(
+                    node.get_publishers_info_by_topic(t) for t in topics[:2]):
+                rclpy.spin_once(node, timeout_sec=0.1)
+            for t in topics[:2]:
+                reliability[t] = [i.qos_profile.reliability
+                                  for i in node.get_publishers_info_by_topic(t)]
+            node.destroy_node()
+        finally:
+            rclpy.shutdown()
+    finally:
+        for proc in (shared, own):
+            proc.terminate()
+        out = shared.communicate(timeout=30)[0] + own.communicate(timeout=30)[0]
+    assert all(len(got[t]) >= 5 for t in topics), ({t: len(got[t]) for t in topics}, out)
+    assert {i.header.frame_id for i in got[topics[2]]} == {'cam_bl'}
+    assert reliability[topics[0]] == [ReliabilityPolicy.RELIABLE], reliability
+    assert reliability[topics[1]] == [ReliabilityPolicy.BEST_EFFORT], reliability
+    assert 'Traceback' not in out, out
