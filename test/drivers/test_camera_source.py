@@ -97,3 +97,47 @@ def test_missing_device_never_raises(tmp_path: Path) -> None:
     for i in range(5):
         assert src.read(float(i)) is None
     assert src.stats.open_failures == 5 and src.stats.state == 'closed'
+
+
+def test_an_http_stream_is_read_reconnected_and_survives_its_server(tmp_path: Path) -> None:
+    """A real HTTP stream through OpenCV's FFmpeg back end: frames, the stream ending (failed
+    reads, counted), a reconnect with backoff, then the server gone (open failures, no raise)."""
+    import functools
+    import http.server
+    import threading
+
+    write_video(tmp_path / 'cam.mp4', frames=10)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f'http://127.0.0.1:{server.server_address[1]}/cam.mp4'
+    spec = parse_source(url)
+    assert spec.kind == 'stream'
+    src = ReconnectingSource(spec, backoff_min=0.1, backoff_max=0.4)
+    t = 0.0
+
+    def frames(n_reads: int) -> int:
+        nonlocal t
+        got = 0
+        for _ in range(n_reads):
+            t += 0.05
+            got += src.read(t) is not None
+        return got
+
+    try:
+        assert frames(10) == 10 and src.stats.state == 'open'
+        assert frames(5) == 0                        # the stream ended: failed reads
+        assert src.stats.dropped == 5 and src.stats.state == 'closed'
+        assert frames(30) >= 10 and src.stats.reconnects >= 1  # back after the backoff
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert frames(60) == 0                           # nobody serves it any more
+    assert src.stats.open_failures >= 2 and src.stats.state == 'closed'
+
+
+def test_a_missing_v4l2_device_never_raises() -> None:
+    src = ReconnectingSource(parse_source('device:63'), backoff_min=0.1)
+    for i in range(3):
+        assert src.read(float(i)) is None
+    assert src.stats.open_failures == 3 and src.stats.state == 'closed'

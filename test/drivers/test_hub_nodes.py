@@ -156,7 +156,12 @@ def test_distance_driver_publishes_ranges(ros_env: dict[str, str], python: str) 
     values = [int(shelf.width * 1000), 650, 65535]
 
     def lines(i: int) -> bytes:
-        return encode_distance(i * 20, sensor.channel, values[(i // 25) % 3])
+        out = encode_distance(i * 20, sensor.channel, values[(i // 25) % 3])
+        if i % 10 == 3:  # a hostile wire: noise, a bad checksum, a cut line, a stray channel
+            out += (b'\xff\x00#%garbage\r\n' + encode_distance(i * 20, 0, 1)[:-4] + b'00\r\n'
+                    + encode_distance(i * 20, sensor.channel, 5)[:9] + b'\r\n'
+                    + encode_distance(i * 20, 61, 100))
+        return out
 
     proc = subprocess.Popen(
         [python, '-m', 'smart_store.drivers.distance_node', '--ros-args',
@@ -166,11 +171,14 @@ def test_distance_driver_publishes_ranges(ros_env: dict[str, str], python: str) 
     try:
         node = rclpy.create_node('distance_test')
         ranges: list[Range] = []
+        diags: list[DiagnosticArray] = []
         node.create_subscription(Range, '/shelves/ranges', ranges.append,
                                  QoSPresetProfiles.SENSOR_DATA.value)
+        node.create_subscription(DiagnosticArray, '/diagnostics', diags.append, 10)
         time.sleep(1.0)
         hub.run(4.0, lines, rate=50.0)
         spin_collect(node, 5.0)
+        alive = proc.poll() is None
         node.destroy_node()
     finally:
         rclpy.shutdown()
@@ -183,6 +191,12 @@ def test_distance_driver_publishes_ranges(ros_env: dict[str, str], python: str) 
     assert round(shelf.width, 3) in seen and 0.65 in seen and math.inf in seen
     assert mine[0].max_range == pytest.approx(sensor.max_range)
     assert mine[0].field_of_view == pytest.approx(sensor.fov)
+    assert alive, out
+    assert 'Traceback' not in out, out
+    status = [st for d in diags for st in d.status if sensor.hub in st.name][-1]
+    counts = {kv.key: kv.value for kv in status.values}
+    assert int(counts['error_checksum']) >= 1 and int(counts['error_partial']) >= 1, counts
+    assert int(counts['unknown_channels']) >= 1, counts
 
 
 def test_cli_tare_and_calibrate_persist_across_a_driver_restart(
