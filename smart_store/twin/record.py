@@ -309,6 +309,8 @@ class TwinRun:
             'duration': self.end,
             'sim_epoch_ns': SIM_EPOCH_NS,
             'store_config': self.cfg.path,
+            # the person index of joints3d.npz / coco_keypoints.json -> the scenario's shopper id
+            'people': {str(i): shopper.id for i, shopper in enumerate(self.scenario.shoppers)},
             'entries': [{'t': t, 'payer': p, 'token': tok, 'companions': c}
                         for t, p, tok, c in world.entries],
             'events': [asdict(e) for e in world.truth],

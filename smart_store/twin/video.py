@@ -90,6 +90,8 @@ def run_frames(cfg: StoreConfig, run_dir: Path, fps: float, size: int = 480
     truth_dir = run_dir / 'truth'
     truth = json.loads((truth_dir / 'truth.json').read_text()) if truth_dir.exists() else {}
     events = truth.get('events', [])
+    # person index -> shopper id, so the map shows who is who and labels their actions
+    names = {int(k): str(v) for k, v in truth.get('people', {}).items()}
     joints = np.load(truth_dir / 'joints3d.npz') if (truth_dir / 'joints3d.npz').exists() \
         else None
     cams = {c.topic: c.id for c in cfg.cameras}
@@ -102,7 +104,7 @@ def run_frames(cfg: StoreConfig, run_dir: Path, fps: float, size: int = 480
         latest[cams[msg.topic]] = np.frombuffer(img.data, np.uint8).reshape(
             img.height, img.width, 3)
         while t >= next_t:
-            people = _people_from_truth(joints, next_t) if joints is not None else []
+            people = _people_from_truth(joints, next_t, names) if joints is not None else []
             positions = {p.shopper: p.joints[11:13, :2].mean(axis=0) for p in people}
             for shopper, xy in positions.items():
                 trails.setdefault(shopper, []).append((float(xy[0]), float(xy[1])))
@@ -113,7 +115,8 @@ def run_frames(cfg: StoreConfig, run_dir: Path, fps: float, size: int = 480
             next_t += 1.0 / fps
 
 
-def _people_from_truth(joints: Any, t: float) -> list[PersonState]:
+def _people_from_truth(joints: Any, t: float, names: dict[int, str] | None = None
+                       ) -> list[PersonState]:
     from smart_store.twin.model import BodySpec  # noqa: PLC0415
 
     times = joints['times']
@@ -124,7 +127,8 @@ def _people_from_truth(joints: Any, t: float) -> list[PersonState]:
     for j, person in enumerate(joints['persons']):
         pts = joints['joints'][i, j]
         if np.all(np.isfinite(pts)):
-            out.append(PersonState(person=int(person), shopper=f'#{int(person)}', joints=pts,
+            shopper = (names or {}).get(int(person), f'#{int(person)}')
+            out.append(PersonState(person=int(person), shopper=shopper, joints=pts,
                                    body=BodySpec(height=1.7), heading=0.0))
     return out
 

@@ -64,6 +64,8 @@ def test_every_library_scenario_records_and_both_readers_agree(name: str, tmp_pa
     assert mcap_messages(bag) == {t: n for t, n in ours.items() if n}
     truth = json.loads((tmp_path / name / 'truth' / 'truth.json').read_text())
     assert truth['scenario'] == name and truth['receipts']
+    # every shopper of the truth's events is named in the person map (a bag render uses it)
+    assert {e['shopper'] for e in truth['events']} <= set(truth['people'].values())
     metadata = (bag / 'metadata.yaml').read_text()
     assert 'storage_identifier: mcap' in metadata and 'offered_qos_profiles' in metadata
 
