@@ -9,10 +9,14 @@ YAML, as with ``ros2 run ... -p``), or ``extra_params`` of ``process_specs`` / `
 
 ``--twin SCENARIO`` runs the digital twin live beside the graph (smart_store/twin/live.py): a
 ``twin`` process feeds the shelf hubs' pseudo-terminals (``<twin-dir>/ptys/<hub>``), which the
-load-cell and distance drivers read through their ``port_overrides`` parameter, and publishes
-the camera images, CameraInfo and entry scans. Everything is stamped on the wall clock, as in
-the store (no ``/clock``; ``live.json`` gives the wall time of sim time 0). The camera driver
-is left out (the twin is the cameras). The scenario starts once the graph's nodes are up and
+load-cell and distance drivers read through their ``port_overrides`` parameter, serves every
+camera as an MJPEG-over-HTTP stream (``http://127.0.0.1:<port>/<camera id>``, a network camera)
+that the camera driver reads through its ``sources`` parameter, and publishes the entry scans.
+So all three drivers run in the graph, on the twin's devices. Everything is stamped on the wall
+clock, as in the store (no ``/clock``; ``live.json`` gives the wall time of sim time 0).
+``--twin-cameras topics`` has the twin publish the images and CameraInfo itself and leaves the
+camera driver out (cheaper: no JPEG encode and decode); ``--no-images`` has no cameras at
+all. The scenario starts once the graph's nodes are up and
 the drivers have opened the links, and ``up`` ends when it does (or at ``--duration`` /
 Ctrl-C); ground truth is written to ``<twin-dir>/truth``.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -71,6 +76,11 @@ def add_parser(sub: Any, name: str) -> None:
                       help='hub links, ground truth and live.json (default: out/live)')
     twin.add_argument('--no-images', action='store_true',
                       help='twin without cameras (shelves and entry scans only)')
+    twin.add_argument('--twin-cameras', choices=('driver', 'topics'), default='driver',
+                      help='driver (default): the twin serves MJPEG streams that camera_driver '
+                      'reads; topics: the twin publishes the images itself, no camera_driver')
+    twin.add_argument('--stream-port', type=int, default=0, metavar='PORT',
+                      help='TCP port of the twin\'s camera streams (default: a free one)')
     twin.add_argument('--resolution', default=None, metavar='WxH',
                       help='twin camera render size, e.g. 320x240')
     twin.add_argument('--fps', type=float, default=None, help='twin camera frame rate')
@@ -137,8 +147,10 @@ def parse_param(text: str) -> tuple[str, str, object]:
 
 #: Name of the live twin's process under the supervisor.
 TWIN_PROCESS = 'twin'
-#: Nodes the twin replaces: it publishes the camera topics itself.
+#: The camera driver: it reads the twin's streams, or the twin replaces it (``topics``).
 CAMERA_EXECUTABLE = 'camera_driver'
+#: Where the twin serves its camera streams.
+STREAM_HOST = '127.0.0.1'
 
 
 def twin_argv(args: argparse.Namespace, config_path: Path, wait_for: Sequence[str],
@@ -152,6 +164,8 @@ def twin_argv(args: argparse.Namespace, config_path: Path, wait_for: Sequence[st
             '--run-dir', str(args.twin_dir.resolve()), '--hold']
     if args.no_images:
         argv.append('--no-images')
+    elif args.twin_cameras == 'driver':
+        argv += ['--camera-streams', '--stream-port', str(args.stream_port)]
     if args.resolution:
         argv += ['--resolution', args.resolution]
     if args.fps is not None:
@@ -167,12 +181,28 @@ def twin_argv(args: argparse.Namespace, config_path: Path, wait_for: Sequence[st
     return argv
 
 
-def twin_params(cfg: Any, twin_dir: Path) -> dict[str, dict[str, object]]:
-    """The drivers' ``port_overrides`` that point them at the twin's hub links."""
+def twin_params(cfg: Any, twin_dir: Path, stream_port: int | None = None,
+                camera_nodes: Sequence[str] = ()) -> dict[str, dict[str, object]]:
+    """The drivers' ``port_overrides`` that point them at the twin's hub links, and (with a
+    ``stream_port``) the ``sources`` that point the ``camera_nodes`` at its camera streams."""
     from smart_store.twin.live import port_overrides  # noqa: PLC0415
 
-    return {'loadcell_driver': {'port_overrides': port_overrides(cfg, twin_dir, 'load_cell')},
-            'distance_driver': {'port_overrides': port_overrides(cfg, twin_dir, 'distance')}}
+    params: dict[str, dict[str, object]] = {
+        'loadcell_driver': {'port_overrides': port_overrides(cfg, twin_dir, 'load_cell')},
+        'distance_driver': {'port_overrides': port_overrides(cfg, twin_dir, 'distance')}}
+    if stream_port is not None:
+        sources = [f'{cam.id}=http://{STREAM_HOST}:{stream_port}/{cam.id}'
+                   for cam in cfg.cameras]
+        for name in camera_nodes:
+            params[name] = {'sources': sources}
+    return params
+
+
+def free_port(host: str = '127.0.0.1') -> int:
+    """A TCP port nobody listens on now (the twin binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _twin_config(args: argparse.Namespace) -> Path | None:
@@ -199,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
     twin_only = [flag for flag, given in (
         ('--no-images', args.no_images), ('--resolution', args.resolution),
         ('--fps', args.fps is not None), ('--twin-end', args.twin_end is not None),
-        ('--link-fault', args.link_fault)) if given]
+        ('--link-fault', args.link_fault), ('--twin-cameras', args.twin_cameras != 'driver'),
+        ('--stream-port', args.stream_port != 0)) if given]
     if twin_only and not args.twin:
         print(f'smart-store up: {", ".join(twin_only)} only apply with --twin', file=sys.stderr)
         return 2
@@ -228,12 +259,28 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.twin:
         cameras = [s.name for s in graph if s.executable == CAMERA_EXECUTABLE]
-        if args.only and cameras:
-            print(f'smart-store up: --twin publishes the camera topics itself; drop '
-                  f'{", ".join(cameras)} from --only', file=sys.stderr)
+        if not cameras and not args.no_images and args.twin_cameras == 'driver':
+            # --only without the camera driver: nobody would read the streams
+            print('[up] no camera driver in --only: the twin publishes the camera topics itself',
+                  flush=True)
+            args.twin_cameras = 'topics'
+        streams = not args.no_images and args.twin_cameras == 'driver'
+        if args.only and cameras and not streams:
+            why = 'has no cameras' if args.no_images else 'publishes the camera topics itself'
+            print(f'smart-store up: --twin {why}; drop {", ".join(cameras)} from --only',
+                  file=sys.stderr)
             return 2
-        graph = tuple(s for s in graph if s.executable != CAMERA_EXECUTABLE)
-        extra = twin_params(cfg, args.twin_dir)
+        if not 0 <= args.stream_port <= 65535:
+            print(f'smart-store up: --stream-port {args.stream_port}: not a TCP port',
+                  file=sys.stderr)
+            return 2
+        if streams:
+            if not args.stream_port:
+                args.stream_port = free_port(STREAM_HOST)
+            extra = twin_params(cfg, args.twin_dir, args.stream_port, cameras)
+        else:
+            graph = tuple(s for s in graph if s.executable != CAMERA_EXECUTABLE)
+            extra = twin_params(cfg, args.twin_dir)
     try:
         for text in args.param:
             node_name, name, value = parse_param(text)
@@ -265,6 +312,9 @@ def run(args: argparse.Namespace) -> int:
     if args.twin:
         print(f'[up] live twin: {args.twin} (wall-clock time; hub links, truth and live.json in '
               f'{args.twin_dir}); the run ends with the scenario', flush=True)
+        if not args.no_images and args.twin_cameras == 'driver':
+            print(f'[up] twin cameras: MJPEG streams on http://{STREAM_HOST}:{args.stream_port}/'
+                  '<camera id>, read by the camera driver', flush=True)
     supervisor = Supervisor(specs)
     if not args.twin:
         return supervisor.run(duration=args.duration)

@@ -25,7 +25,7 @@ from smart_store.config import load_store_config
 from smart_store.config.model import CameraConfig
 from smart_store.drivers.camera_source import ReconnectingSource, SourceError, parse_source
 from smart_store.drivers.image_convert import get_bridge
-from smart_store.drivers.pacing import FramePacer
+from smart_store.drivers.pacing import FramePacer, RateCap
 from smart_store.drivers.publish_gate import PublishGate
 from smart_store.geometry.camera import scale_intrinsics
 from smart_store.resources import default_store_config
@@ -106,8 +106,7 @@ class CameraWorker:
                 self._stop.wait(0.5)
 
     def _capture(self) -> None:
-        period = 1.0 / self.fps
-        next_due = time.monotonic()
+        cap = RateCap(1.0 / self.fps)
         recorded = self.source.spec.kind in ('file', 'dir')
         while not self._stop.is_set():
             frame = self.source.read(time.monotonic())
@@ -129,11 +128,10 @@ class CameraWorker:
                 self._publish(frame)
                 self.pacer.published(self._pace_now())
                 continue
-            now = time.monotonic()
-            if now < next_due:
-                self.capped += 1  # a device faster than the cap: drop this frame
+            # a live source faster than the cap loses frames; one at the cap with jitter none
+            if not cap.admit(time.monotonic()):
+                self.capped = cap.capped
                 continue
-            next_due = now + period
             self._publish(frame)
 
     def _pace_now(self) -> float:

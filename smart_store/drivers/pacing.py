@@ -8,7 +8,7 @@ stopped while the clock is paused, restarted when the clock goes back (a looped 
 
 from __future__ import annotations
 
-__all__ = ['FramePacer']
+__all__ = ['FramePacer', 'RateCap']
 
 
 class FramePacer:
@@ -44,3 +44,35 @@ class FramePacer:
         if self._next < now - self.period:
             self._next = now + self.period  # far behind the schedule: no burst to catch up
             self.resyncs += 1
+
+
+class RateCap:
+    """The fps cap of a live source (device, stream): at most one frame per ``period`` on
+    average, without dropping frames of a camera that runs at the cap with jitter.
+
+    A frame passes when it comes no earlier than half a period before its slot; the next slot
+    is one period after the previous slot (not after the frame), so a late frame followed by an
+    early one both pass, while a source twice as fast as the cap loses every other frame. A
+    source that pauses longer than a period starts a fresh schedule (no burst allowance is
+    saved up).
+    """
+
+    def __init__(self, period: float, tolerance: float = 0.5) -> None:
+        if not period > 0.0:
+            raise ValueError(f'period must be > 0 s, got {period!r}')
+        if not 0.0 <= tolerance < 1.0:
+            raise ValueError(f'tolerance must be in [0, 1), got {tolerance!r}')
+        self.period = float(period)
+        self.tolerance = float(tolerance)
+        self._slot: float | None = None
+        self.capped = 0           # frames dropped by the cap
+
+    def admit(self, now: float) -> bool:
+        """Whether a frame that arrived at ``now`` (monotonic s) is published."""
+        if self._slot is not None and now < self._slot - self.tolerance * self.period:
+            self.capped += 1
+            return False
+        if self._slot is None or now > self._slot + self.period:
+            self._slot = now      # first frame, or after a pause: a fresh schedule
+        self._slot += self.period
+        return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from rclpy.node import Node
@@ -44,8 +44,13 @@ class Player:
 
     def __init__(self, node: Node, topics: dict[str, tuple[str, str]], *, rate: float = 1.0,
                  clock: bool = True, clock_hz: float = 100.0,
-                 reliable_images: bool = False) -> None:
-        """``reliable_images``: publish sensor_msgs/Image topics RELIABLE instead of their
+                 reliable_images: bool = False,
+                 sinks: Mapping[str, Callable[[int, bytes], None]] | None = None) -> None:
+        """``sinks``: topics whose messages are not published but handed, at their due
+        time, to ``sink(stamp_ns, data)`` (the live twin's camera streams: frames paced on the
+        same time line as the published topics).
+
+        ``reliable_images``: publish sensor_msgs/Image topics RELIABLE instead of their
         recorded best-effort QoS. Bursts of large images (every camera at one stamp) lose
         fragments over best effort; a reliable publisher still serves best-effort
         subscribers, and a subscriber that asks for reliability gets every frame."""
@@ -58,6 +63,7 @@ class Player:
             reliable = reliable_images and typename == 'sensor_msgs/msg/Image'
             qos: QoSProfile = RELIABLE_IMAGES if reliable else profile(role)
             self._pubs[topic] = node.create_publisher(ros_msg_class(typename), topic, qos)
+        self._sinks: dict[str, Callable[[int, bytes], None]] = dict(sinks or {})
         self._clock_pub = node.create_publisher(Clock, '/clock', SENSOR) if clock else None
         self._clock_period_ns = int(1e9 / clock_hz)
         self.stats = PlayStats()
@@ -125,10 +131,13 @@ class Player:
             if delay < -0.05:
                 self.stats.late += 1
             pub = self._pubs.get(topic)
-            if pub is None:
+            if pub is not None:
+                pub.publish(data)
+            elif topic in self._sinks:
+                self._sinks[topic](stamp_ns, data)
+            else:
                 self.stats.skipped += 1
                 continue
-            pub.publish(data)
             self.stats.published += 1
             self.stats.sim_end_ns = stamp_ns
             if on_progress is not None:

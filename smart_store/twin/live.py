@@ -9,9 +9,14 @@ The twin plays a scenario in real time and stands in for the store's hardware:
   ``distance_driver`` read those links (``port_overrides:=["<hub>=<link>"]``, which
   ``up --twin`` passes), so ``/shelves/load_cells/raw``, ``/shelves/weights``,
   ``/shelves/ranges`` and ``/diagnostics`` come from the drivers, exactly as in the store.
-* **Cameras and the entry gate.** The camera images, their CameraInfo and the entry scans of a
-  ``TwinRun`` are published by ``ros/player.py``'s ``Player``. The twin's own shelf messages are
-  not produced at all (the drivers make those), and the camera driver does not run.
+* **Cameras.** With ``camera_streams`` (what ``up --twin`` uses) every camera is a network
+  camera: an MJPEG-over-HTTP stream ``http://127.0.0.1:<port>/<camera_id>``
+  (``twin/camera_stream.py``) that the real ``camera_driver`` opens as its ``sources``, so
+  images and CameraInfo come from the driver, stamped at capture, as in the store. Without it
+  the twin publishes the images and CameraInfo of the ``TwinRun`` itself and the camera driver
+  does not run.
+* **The entry gate.** The entry scans are published by ``ros/player.py``'s ``Player``; the
+  twin's own shelf messages are not produced at all (the drivers make those).
 
 Time base (one choice for everything): **wall-clock time**, as in the store itself: every node
 runs with ``use_sim_time: false`` and the twin publishes no ``/clock``. Sim time ``t`` (seconds
@@ -19,12 +24,17 @@ from the start of the scenario) advances at real time on a monotonic ``SimClock`
 starts the twin notes the wall time of ``t = 0``, ``wall_zero_ns`` (in ``live.json``), and from
 then on sim time ``t`` is ROS time ``wall_zero_ns + t * 1e9`` for everything:
 
-* Images, CameraInfo and entry events: ``TwinRun`` stamps them with their sim time on the
-  recording origin (``SIM_EPOCH_NS + t``); the twin rewrites that header stamp in the serialised
-  message to ``wall_zero_ns + t`` (the header is the first field of all three types) and the
-  Player publishes each when its time comes. A frame that could only be rendered more than
-  ``max_image_lag`` s late is dropped (counted), as a camera driver that cannot keep up drops
-  frames.
+* Camera streams: the frame of sim time ``t`` is rendered and JPEG-encoded ahead of time and
+  handed to the stream's clients at wall time ``wall_zero + t`` (the Player paces it on the same
+  time line as the entry scans); the driver stamps it when it has read and decoded it
+  (measured by test/drivers/test_up_twin.py on the 2-core machine, 4 cameras at 320x240 and
+  5 fps: median 8-9 ms after the frame's time, 90th percentile 13-15 ms, max 22 ms).
+* Images, CameraInfo and entry events (without streams): ``TwinRun`` stamps them with their
+  sim time on the recording origin (``SIM_EPOCH_NS + t``); the twin rewrites that header stamp
+  in the serialised message to ``wall_zero_ns + t`` (the header is the first field of all
+  three types) and the Player publishes each when its time comes. A frame that could only be
+  rendered more than ``max_image_lag`` s late is dropped (counted), as a camera driver that
+  cannot keep up drops frames.
 * Shelf topics: the drivers stamp them on their node clock (the system clock here) through the
   hub clock. The feeder writes a sample of sim time ``t`` at ``wall_zero + t`` plus its write
   latency (it writes every 5 ms), and the driver's least-latency mapping of the hub's
@@ -43,9 +53,10 @@ early in the median (the clock's staleness) against 1-2 ms late on the wall cloc
 clock is also how the store itself runs. The rate is real time (rate 1) either way: the drivers
 map the hubs' clocks onto the host clock, which only works when the two advance together.
 
-The run starts once the ``wait_for`` nodes are in the ROS graph and every ``wait_links`` link
-has a reader (another process holds its ``/dev/pts/N`` open, seen in ``/proc``), plus
-``lead_in``: no sample is written before a driver reads.
+The run starts once the ``wait_for`` nodes are in the ROS graph, every ``wait_links`` link
+has a reader (another process holds its ``/dev/pts/N`` open, seen in ``/proc``) and, with
+streams, every camera stream has a client, plus ``lead_in``: no sample is written and no frame
+sent before a driver reads.
 
 The run ends at the scenario's end (or ``end``) plus ``tail`` seconds in which the hubs go on
 sending (the last events settle) and ``drain`` seconds of quiet (readers that fell behind
@@ -66,6 +77,7 @@ drivers with the ``port_overrides`` it prints; ``up --twin`` does all of that.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
@@ -79,6 +91,7 @@ from pathlib import Path
 from typing import Any
 
 from smart_store.config import StoreConfig
+from smart_store.twin.camera_stream import MjpegStreams, StreamError, encode_jpeg
 from smart_store.twin.model import PersonState, Scenario
 from smart_store.twin.record import (
     CAMERA_INFO_TYPE,
@@ -86,6 +99,7 @@ from smart_store.twin.record import (
     SIM_EPOCH_NS,
     RunOptions,
     TwinRun,
+    stamp_ns,
 )
 from smart_store.twin.serial_link import LinkFault, PtyHub, SerialFeeder, SimClock, open_hubs
 
@@ -103,6 +117,8 @@ __all__ = [
     'restamp',
 ]
 
+#: Topic prefix of a camera stream's frames in the Player's input (JPEG bytes, never published).
+_STREAM = '/smart_store_twin/stream/'
 #: Topic name of the message that anchors the Player's pacing to the sim clock (never published).
 _ANCHOR = '/smart_store_twin/anchor'
 _LIVE_TYPES = (IMAGE_TYPE, CAMERA_INFO_TYPE, 'smart_store/msg/EntryEvent')
@@ -151,7 +167,11 @@ class LiveOptions:
     """How a live twin runs (see the module docstring)."""
 
     run_dir: Path = Path('out/live')
-    images: bool = True                  # render and publish the cameras
+    images: bool = True                  # render the cameras
+    camera_streams: bool = False         # as MJPEG streams for camera_driver (else: topics)
+    stream_host: str = '127.0.0.1'
+    stream_port: int = 0                 # 0 = any free port (in live.json and the log)
+    jpeg_quality: int = 90
     start: float = 0.0                   # s of sim time where the run starts
     end: float | None = None             # s of sim time where it ends; None = the scenario's
     wait_for: tuple[str, ...] = ()       # node names that must be up before the run starts
@@ -183,19 +203,26 @@ class LiveStats:
     sim_start: float = 0.0
     sim_end: float = 0.0                 # how far sim time got
     completed: bool = False              # reached the end (not stopped early)
+    streamed: int = 0                    # stream frames handed to camera clients
+    stream_clients: dict[str, int] = field(default_factory=dict)  # camera -> connections
     missing_nodes: list[str] = field(default_factory=list)   # never appeared (wait_for)
     unread_links: list[str] = field(default_factory=list)    # no reader by then (wait_links)
+    unwatched_streams: list[str] = field(default_factory=list)  # no client by then (streams)
 
 
 class LiveTwinRun(TwinRun):
     """A ``TwinRun`` for live use: no shelf messages (the drivers publish those from the hub
-    links), no COCO ground truth, and frames too late for the clock are dropped."""
+    links), no COCO ground truth, and frames too late for the clock are dropped. With
+    ``jpeg_quality`` a frame is one JPEG on ``_STREAM + camera id`` (for the camera streams)
+    instead of an Image and a CameraInfo."""
 
     def __init__(self, cfg: StoreConfig, scenario: Scenario, options: RunOptions,
-                 clock: Callable[[], float], max_lag: float) -> None:
+                 clock: Callable[[], float], max_lag: float, *,
+                 jpeg_quality: int | None = None) -> None:
         super().__init__(cfg, scenario, options)
         self._now = clock
         self._max_lag = max_lag
+        self._jpeg_quality = jpeg_quality
         self.lag_dropped: dict[str, int] = {}
 
     def _shelf_messages(self, t0: float, t1: float) -> list[tuple[int, str, bytes]]:
@@ -208,6 +235,10 @@ class LiveTwinRun(TwinRun):
             cam = renderer.camera.id
             self.lag_dropped[cam] = self.lag_dropped.get(cam, 0) + 1
             return []
+        if self._jpeg_quality is not None:
+            image = self.render_frame(renderer, t, people, stock=stock)
+            return [(stamp_ns(t), _STREAM + renderer.camera.id,
+                     encode_jpeg(image, self._jpeg_quality))]
         return super()._image_messages(renderer, t, people, stock=stock)
 
 
@@ -235,12 +266,19 @@ class LiveTwin:
         self._clock_lock = threading.Lock()
         #: wall time (ns) of sim time 0, known once the run has started
         self.wall_zero_ns: int | None = None
+        #: the camera streams (``camera_streams``), serving from construction on
+        self.streams: MjpegStreams | None = None
         try:
             opts = self.options
+            streaming = opts.images and opts.camera_streams
             self.run = LiveTwinRun(
                 cfg, scenario, RunOptions(images=opts.images, start=opts.start, end=opts.end,
                                           coco=False),
-                clock=self.now, max_lag=opts.max_image_lag)
+                clock=self.now, max_lag=opts.max_image_lag,
+                jpeg_quality=opts.jpeg_quality if streaming else None)
+            if streaming:
+                self.streams = MjpegStreams([c.id for c in cfg.cameras], opts.stream_host,
+                                            opts.stream_port)
             self.feeder = SerialFeeder(
                 [self.run.loadcells, self.run.distances], self.hubs, clock=self.now,
                 link_faults=opts.link_faults, seed=scenario.seed, start=opts.start,
@@ -248,6 +286,8 @@ class LiveTwin:
         except BaseException:
             for hub in self.hubs.values():
                 hub.close()
+            if self.streams is not None:
+                self.streams.close()
             raise
         self.stats = LiveStats(sim_start=self.options.start, sim_end=self.options.start)
 
@@ -283,8 +323,12 @@ class LiveTwin:
         """The Player's input: an anchor, then the run's camera and entry messages.
 
         The sim clock and the feeder start right before the anchor is handed over, so the
-        Player (which paces from its first message) and the feeder share one time line.
+        Player (which paces from its first message) and the feeder share one time line. The
+        first window is rendered before that (the renderers' first frames are the slowest), so
+        that frame 0 is not late.
         """
+        messages = self.run.messages(window=0.1)
+        first = next(messages, None)
         self._start_clock()
         self.feeder.start()
         self._write_info()
@@ -292,18 +336,25 @@ class LiveTwin:
         self.log(f'sim time runs: {self.scenario.name} t={self.options.start:g}..'
                  f'{self.run.end:g} s; t=0 is wall time {zero / 1e9:.3f}')
         yield self.wall_ns(self.options.start), _ANCHOR, b''
-        for sim_ns, topic, data in self.run.messages(window=0.1):
+        for sim_ns, topic, data in itertools.chain([first] if first else [], messages):
             if stop.is_set():
                 return
             ns = zero + (sim_ns - SIM_EPOCH_NS)
-            yield ns, topic, restamp(data, ns)
+            yield ns, topic, data if topic.startswith(_STREAM) else restamp(data, ns)
 
     def play(self, node: Any, stop: threading.Event) -> LiveStats:
         """Run the scenario (blocking) until its end plus the tail, or until ``stop`` is set."""
         from smart_store.ros.player import Player  # noqa: PLC0415 - ROS only here
 
-        topics = {t.name: (t.type, t.qos) for t in self.run.topics() if t.type in _LIVE_TYPES}
-        player = Player(node, topics, rate=1.0, clock=False)
+        topics = {t.name: (t.type, t.qos) for t in self.run.topics() if t.type in _LIVE_TYPES
+                  and not (self.streams is not None and t.type != _LIVE_TYPES[2])}
+        sinks = {}
+        if self.streams is not None:
+            streams = self.streams
+            for cam in self.cfg.cameras:
+                sinks[_STREAM + cam.id] = (
+                    lambda ns, jpeg, cam_id=cam.id: streams.publish(cam_id, jpeg, ns))
+        player = Player(node, topics, rate=1.0, clock=False, sinks=sinks)
         try:
             self._write_files()
             self._wait_for_graph(node, stop)
@@ -359,26 +410,48 @@ class LiveTwin:
         """Until the ``wait_for`` nodes are in the ROS graph and the ``wait_links`` have a
         reader (or ``wait_timeout``): then no sample is written before a driver reads."""
         nodes, links = list(self.options.wait_for), list(self.options.wait_links)
-        if not nodes and not links:
+        cams = list(self.streams.urls()) if self.streams is not None else []
+        if not nodes and not links and not cams:
             return
         self.log(f'waiting for the graph before sim time starts: nodes {", ".join(nodes)}; '
-                 f'readers on {", ".join(links) or "-"}')
+                 f'readers on {", ".join(links) or "-"}; stream clients on '
+                 f'{", ".join(cams) or "-"}')
         deadline = time.monotonic() + self.options.wait_timeout
+        standby = self._standby_frames()
         while True:
+            # Like a real camera, a stream is never silent: until the run starts it shows the
+            # store as it is at the start (OpenCV's open blocks until a first frame comes).
+            if self.streams is not None:
+                for cam_id, jpeg in standby.items():
+                    self.streams.publish(cam_id, jpeg)
             present = {name for name, _ns in node.get_node_names_and_namespaces()}
             missing = [n for n in nodes if n not in present]
             slaves = {h: self.hubs[h].slave_name for h in links if h in self.hubs}
             read = link_readers({p for p in slaves.values() if p})
             unread = [h for h, p in slaves.items() if read is not None and p not in read]
             unread += [h for h in links if h not in self.hubs]
-            if (not missing and not unread) or time.monotonic() >= deadline \
-                    or stop.wait(0.2):
+            unwatched = [c for c in cams
+                         if self.streams is not None and not self.streams.clients(c)]
+            if (not missing and not unread and not unwatched) \
+                    or time.monotonic() >= deadline or stop.wait(0.2):
                 break
         self.stats.missing_nodes, self.stats.unread_links = missing, unread
-        if missing or unread:
+        self.stats.unwatched_streams = unwatched
+        if missing or unread or unwatched:
             self.log(f'WARNING: after {self.options.wait_timeout:g} s still missing: nodes '
-                     f'{", ".join(missing) or "-"}, link readers {", ".join(unread) or "-"}; '
-                     'starting anyway')
+                     f'{", ".join(missing) or "-"}, link readers {", ".join(unread) or "-"}, '
+                     f'stream clients {", ".join(unwatched) or "-"}; starting anyway')
+
+    def _standby_frames(self) -> dict[str, bytes]:
+        """camera id -> JPEG of its view at the start time (the streams' frames until the run
+        starts)."""
+        if self.streams is None:
+            return {}
+        t = self.options.start
+        people = self.run.world.people_at(t)
+        return {r.camera.id: encode_jpeg(self.run.render_frame(r, t, people),
+                                         self.options.jpeg_quality)
+                for r in self.run.renderers}
 
     def _update_stats(self, player: Any) -> None:
         s = self.stats
@@ -389,6 +462,10 @@ class LiveTwin:
         s.lines = sum(h.stats.lines_queued for h in self.hubs.values())
         s.lines_dropped = sum(h.stats.lines_dropped for h in self.hubs.values())
         s.heartbeats = self.feeder.heartbeats
+        if self.streams is not None:
+            st = self.streams.stats()
+            s.streamed = sum(v.published for v in st.values())
+            s.stream_clients = {cam: v.connections for cam, v in st.items()}
         s.sim_end = min(self.now(), self.run.end) if self.started else s.sim_start
 
     def _write_files(self) -> None:
@@ -407,6 +484,7 @@ class LiveTwin:
             'end': self.run.end,
             'images': self.options.images,
             'links': {h: str(p) for h, p in self.links().items()},
+            'camera_streams': self.streams.urls() if self.streams is not None else {},
             # hub_ms of a line = (hub_ms_at_zero + floor(1000 t)) mod 2**32
             'hub_ms_at_zero': {h: self.feeder.hub_ms(h, 0.0) for h in self.hubs},
             'initial_lane_weights': self.run.world.lane_weights_at(0.0),
@@ -419,8 +497,10 @@ class LiveTwin:
         tmp.replace(path)  # readers never see half a file
 
     def close(self) -> None:
-        """Stop the feeder and remove the hub links."""
+        """Stop the feeder, remove the hub links and end the camera streams."""
         self.feeder.close()
+        if self.streams is not None:
+            self.streams.close()
 
 
 def open_links(cfg: StoreConfig, run_dir: Path) -> dict[str, PtyHub]:
@@ -467,6 +547,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--run-dir', type=Path, default=Path('out/live'),
                    help='hub links (ptys/), truth/ and live.json go here (default: out/live)')
     p.add_argument('--no-images', action='store_true', help='no cameras (shelves and entries)')
+    p.add_argument('--camera-streams', action='store_true',
+                   help='serve each camera as an MJPEG stream http://HOST:PORT/<camera id> for '
+                   'camera_driver, instead of publishing the images')
+    p.add_argument('--stream-host', default='127.0.0.1', help='camera streams: address to serve on')
+    p.add_argument('--stream-port', type=int, default=0,
+                   help='camera streams: TCP port (default 0: any free port)')
     p.add_argument('--resolution', default=None, metavar='WxH', help='camera render size')
     p.add_argument('--fps', type=float, default=None, help='camera frame rate override')
     p.add_argument('--start', type=float, default=0.0, help='sim time to start at (s)')
@@ -513,7 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                           end=args.end, wait_for=tuple(args.wait_for),
                           wait_links=tuple(args.wait_links), wait_timeout=args.wait_timeout,
                           lead_in=args.lead_in, tail=args.tail, hold=args.hold,
-                          link_faults=faults)
+                          link_faults=faults, camera_streams=args.camera_streams,
+                          stream_host=args.stream_host, stream_port=args.stream_port)
 
     import rclpy  # noqa: PLC0415
     from rclpy.signals import SignalHandlerOptions  # noqa: PLC0415
@@ -530,9 +617,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     node = rclpy.create_node('smart_store_twin')
     twin: LiveTwin | None = None
     try:
-        twin = LiveTwin(cfg, scenario, options, hubs=hubs or None)
+        try:
+            twin = LiveTwin(cfg, scenario, options, hubs=hubs or None)
+        except StreamError as err:
+            print(f'twin: {err}', file=sys.stderr)
+            return 2
         for hub_id, link in twin.links().items():
             print(f'hub {hub_id}: {link} -> {twin.hubs[hub_id].slave_name}', flush=True)
+        if twin.streams is not None:
+            for cam_id, url in twin.streams.urls().items():
+                print(f'camera {cam_id}: {url}', flush=True)
         stats = twin.play(node, stop)
     finally:
         if stop.is_set():

@@ -169,6 +169,16 @@ class TwinRun:
                 return False
         return True
 
+    def render_frame(self, renderer: Any, t: float, people: Sequence[PersonState], *,
+                      stock: dict[str, int] | None = None) -> np.ndarray:
+        """One camera's BGR image at ``t``: the people holding what they hold, the lanes at
+        ``stock`` (default: the world's stock at ``t``), motion blur if the scenario asks."""
+        if stock is None:
+            stock = self.world.lane_stock_at(t)
+        image: np.ndarray = renderer.render(
+            people, t, shutter=shutter_people(self.world, renderer, t), stock=stock)
+        return image
+
     def _image_messages(self, renderer: Any, t: float, people: Sequence[PersonState], *,
                         stock: dict[str, int] | None = None) -> list[tuple[int, str, bytes]]:
         """Image and CameraInfo of one frame: the people at ``t`` holding what they hold,
@@ -176,10 +186,7 @@ class TwinRun:
         shutter time when the scenario asks for motion blur."""
         cam = renderer.camera
         ns = stamp_ns(t)
-        if stock is None:
-            stock = self.world.lane_stock_at(t)
-        image = renderer.render(people, t, shutter=shutter_people(self.world, renderer, t),
-                                stock=stock)
+        image = self.render_frame(renderer, t, people, stock=stock)
         h, w = image.shape[:2]
         img = rb.msg_class(IMAGE_TYPE)(
             header=_header(ns, cam.id), height=h, width=w, encoding='bgr8', is_bigendian=0,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from smart_store.drivers.pacing import FramePacer
+from smart_store.drivers.pacing import FramePacer, RateCap
 
 
 def _publish_times(pacer: FramePacer, clock: list[float]) -> list[float]:
@@ -46,3 +47,28 @@ def test_a_stall_resynchronises_instead_of_bursting() -> None:
     assert pacer.resyncs == 1
     with pytest.raises(ValueError, match='period'):
         FramePacer(0.0)
+
+
+def test_rate_cap_keeps_every_frame_of_a_camera_at_the_cap_with_jitter() -> None:
+    rng = np.random.default_rng(3)
+    period = 1 / 15
+    cap = RateCap(period)
+    times = np.arange(300) * period + rng.uniform(-0.3, 0.3, 300) * period
+    assert all(cap.admit(float(t)) for t in np.sort(times))
+    assert cap.capped == 0
+
+
+def test_rate_cap_halves_a_source_twice_as_fast_and_caps_bursts() -> None:
+    period = 1 / 15
+    cap = RateCap(period)
+    kept = [k for k in range(300) if cap.admit(k * period / 2)]
+    assert 149 <= len(kept) <= 151 and cap.capped == 300 - len(kept)
+    # a burst of ten frames at once: one goes out (the cap saves no allowance)
+    burst = RateCap(period)
+    assert sum(burst.admit(5.0) for _ in range(10)) == 1
+    # after a pause the schedule starts afresh: the next frame is not held back
+    assert burst.admit(60.0)
+    with pytest.raises(ValueError, match='period'):
+        RateCap(0.0)
+    with pytest.raises(ValueError, match='tolerance'):
+        RateCap(1.0, tolerance=1.0)
