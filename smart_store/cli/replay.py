@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,12 @@ def add_parser(sub: Any, name: str) -> None:
                    help='skip the first S seconds')
     p.add_argument('--topics', nargs='+', metavar='TOPIC', help='only these topics')
     p.add_argument('--no-clock', action='store_true', help='do not publish /clock')
+    p.add_argument('--delay', type=float, default=0.0, metavar='S',
+                   help='sleep S seconds before playing (as ros2 bag play --delay)')
+    p.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='TIMEOUT',
+                   help='before playing, wait up to TIMEOUT s until every played topic has a '
+                   'matched subscription (messages published before a reader has matched are '
+                   'lost to it)')
     p.add_argument('--domain-id', type=int, default=None, help='ROS_DOMAIN_ID to publish on')
     p.add_argument('--quiet', action='store_true', help='no progress line')
     p.set_defaults(run=run)
@@ -41,6 +48,10 @@ def resolve_bag(path: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     if args.rate <= 0:
         print('smart-store replay: --rate must be positive', file=sys.stderr)
+        return 2
+    if args.delay < 0 or args.wait_for_subscribers < 0:
+        print('smart-store replay: --delay and --wait-for-subscribers must be >= 0',
+              file=sys.stderr)
         return 2
     try:
         bag = resolve_bag(args.bag)
@@ -75,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
                   f'{player.stats.published} msgs', end='', flush=True)
 
     try:
+        if args.wait_for_subscribers > 0:
+            short = player.wait_for_subscribers(dict.fromkeys(topics, 1),
+                                                args.wait_for_subscribers)
+            if short:
+                print(f'[replay] after {args.wait_for_subscribers:g} s no subscriber on '
+                      f'{", ".join(sorted(short))}; playing anyway', file=sys.stderr, flush=True)
+        if args.delay > 0:
+            time.sleep(args.delay)
         while True:
             stream = ((m.stamp_ns, m.topic, m.data)
                       for m in read_bag(bag, topics=list(topics), start_ns=offset_ns))
