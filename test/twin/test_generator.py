@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -113,3 +114,68 @@ def test_the_world_play_keeps_scenarios_valid(cfg: StoreConfig) -> None:
     and nobody is out late."""
     sc = generate_scenario(cfg, 1001, shoppers=6, duration=40.0, **KNOBS["handoffs"])
     parse_scenario(yaml.load(scenario_to_yaml(sc), Loader=LOADER), "<verified>", cfg)
+
+
+# ------------------------------------------------------------------------ what each knob does
+KNOB_SEEDS = range(8)
+
+
+def _stats(cfg: StoreConfig, **knobs: Any) -> dict[str, float]:
+    """Averages over KNOB_SEEDS of what each knob is meant to change (10 shoppers, 60 s)."""
+    similar = {lane for pair in generator.similar_weight_pairs(cfg) for lane in pair}
+    rows: dict[str, list[float]] = {}
+    for seed in KNOB_SEEDS:
+        sc = generate_scenario(cfg, seed, verify=False, **{"shoppers": 10, **knobs})
+        picks = [a for s in sc.shoppers for a in s.actions if isinstance(a, Pick)]
+        misplaced = []
+        for spec in sc.shoppers:
+            taken: dict[str, set[str]] = {}
+            for act in spec.actions:
+                if isinstance(act, Pick):
+                    taken.setdefault(cfg.planogram[act.lane].sku, set()).add(act.lane)
+                elif isinstance(act, PutBack):
+                    misplaced.append(act.lane not in taken.get(act.sku, set()))
+        timed = [a for a in picks if a.at is not None]
+        kids = {c for s in sc.shoppers for c in s.companions}
+        adults = [s for s in sc.shoppers if s.id not in kids]
+        for key, value in (
+                ("shoppers", len(adults)),
+                ("enter_spread", float(np.std([s.enter for s in sc.shoppers]))),
+                ("simultaneous_picks", len(timed)),
+                ("putbacks_per_pick", len(misplaced) / max(1, len(picks))),
+                ("misplaced", float(np.mean(misplaced)) if misplaced else 0.0),
+                ("similar_lane_picks", float(np.mean([a.lane in similar for a in picks]))),
+                ("unscanned_adults", float(np.mean([s.token is None for s in adults]))),
+                ("companions", sum(len(s.companions) for s in sc.shoppers))):
+            rows.setdefault(key, []).append(value)
+        # a simultaneous pair: two picks at one instant, adjacent lanes of one board
+        by_at: dict[float, list[Pick]] = {}
+        for act in timed:
+            by_at.setdefault(act.at, []).append(act)  # type: ignore[arg-type]
+        for pair in by_at.values():
+            assert len(pair) == 2, (seed, pair)
+            a, b = (cfg.lane(p.lane) for p in pair)
+            assert (a.shelf_id, a.level_id) == (b.shelf_id, b.level_id), (seed, pair)
+            assert a.id != b.id, (seed, pair)
+    return {key: float(np.mean(v)) for key, v in rows.items()}
+
+
+def test_each_knob_moves_what_it_names(cfg: StoreConfig) -> None:
+    """Low against high for every knob, the others at their defaults (seeds 0-7)."""
+    low, high = _stats(cfg, crowding=0.0), _stats(cfg, crowding=1.0)
+    assert high["enter_spread"] < 0.5 * low["enter_spread"]          # arrivals bunch up
+    low, high = _stats(cfg, simultaneous=0.0), _stats(cfg, simultaneous=1.0)
+    assert low["simultaneous_picks"] == 0 and high["simultaneous_picks"] >= 2
+    low = _stats(cfg, putback_share=0.0, misplaced_share=0.0)
+    high = _stats(cfg, putback_share=1.0, misplaced_share=0.0)
+    assert low["putbacks_per_pick"] == 0 and high["putbacks_per_pick"] > 0.5
+    assert high["misplaced"] == 0                                    # all on their own lane
+    assert _stats(cfg, putback_share=1.0, misplaced_share=1.0)["misplaced"] == 1.0
+    low, high = _stats(cfg, similar_weights=0.0), _stats(cfg, similar_weights=1.0)
+    assert high["similar_lane_picks"] > 0.9 and low["similar_lane_picks"] < 0.5
+    low, high = _stats(cfg, family_share=0.0), _stats(cfg, family_share=1.0)
+    assert low["companions"] == 0 and high["companions"] >= 4
+    low, high = _stats(cfg, unscanned_share=0.0), _stats(cfg, unscanned_share=1.0)
+    assert low["unscanned_adults"] < 0.05 and high["unscanned_adults"] > 0.8
+    assert _stats(cfg, shoppers=4, family_share=0.0)["shoppers"] == 4
+    assert _stats(cfg, family_share=0.0)["shoppers"] == 10
