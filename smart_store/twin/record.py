@@ -44,20 +44,23 @@ ENTRY_TOPIC = '/entry/events'
 
 def coco_person(kp: np.ndarray, w: int, h: int) -> dict[str, Any] | None:
     """A COCO keypoint annotation from (17, 3) rows (u, v, flag 0/1/2); None when no joint is
-    visible (nothing to learn from). The box spans the in-image joints plus a margin."""
+    visible (nothing to learn from). The box spans the in-image joints plus a margin, clipped
+    to the image (``0 <= u < w``, ``0 <= v < h``: ``CameraModel.in_image``) and rounded
+    outwards, so every labelled joint lies in it."""
     flags = kp[:, 2]
     if not np.any(flags == 2):
         return None
     inside = kp[flags > 0, :2]
-    x0, y0 = np.clip(inside.min(axis=0) - 0.025 * max(w, h), 0, None)
-    x1, y1 = inside.max(axis=0) + 0.025 * max(w, h)
-    x1, y1 = min(x1, w - 1.0), min(y1, h - 1.0)
+    margin = 0.025 * max(w, h)
+    x0, y0 = np.maximum(inside.min(axis=0) - margin, 0.0)
+    x1, y1 = np.minimum(inside.max(axis=0) + margin, [float(w), float(h)])
+    x0, y0 = math.floor(x0 * 100) / 100, math.floor(y0 * 100) / 100
+    x1, y1 = math.ceil(x1 * 100) / 100, math.ceil(y1 * 100) / 100
     flat = [round(float(v), 2) if i % 3 != 2 else int(v)
             for i, v in enumerate(np.where(flags[:, None] > 0, kp, 0.0).reshape(-1))]
     return {'category_id': 1, 'keypoints': flat, 'num_keypoints': int(np.sum(flags > 0)),
-            'bbox': [round(float(x0), 2), round(float(y0), 2), round(float(x1 - x0), 2),
-                     round(float(y1 - y0), 2)],
-            'area': round(float((x1 - x0) * (y1 - y0)), 2), 'iscrowd': 0}
+            'bbox': [x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)],
+            'area': round((x1 - x0) * (y1 - y0), 2), 'iscrowd': 0}
 
 
 def coco_categories() -> list[dict[str, Any]]:
