@@ -75,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
         topics = {t: v for t, v in topics.items() if t in args.topics}
     start_ns, end_ns = bag_time_range(bag)
     offset_ns = start_ns + int(args.start_offset * 1e9)
-    rclpy.init()
+    from rclpy.signals import SignalHandlerOptions  # noqa: PLC0415
+
+    from smart_store.ros.runner import StopOnSignal  # noqa: PLC0415
+
+    # Ctrl-C / SIGTERM end the playing loop; the context goes down after it (rclpy's own
+    # handlers would shut it down under a publisher in mid-call: a traceback).
+    stop = StopOnSignal()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('smart_store_replay')
     player = Player(node, topics, rate=args.rate, clock=not args.no_clock)
     total = max(1, end_ns - offset_ns)
@@ -97,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         while True:
             stream = ((m.stamp_ns, m.topic, m.data)
                       for m in read_bag(bag, topics=list(topics), start_ns=offset_ns))
-            player.play(stream, keep_going=rclpy.ok, on_progress=progress)
-            if not args.loop or not rclpy.ok():
+            player.play(stream, keep_going=lambda: not stop.event.is_set(),
+                        on_progress=progress)
+            if not args.loop or stop.event.is_set():
                 break
     except KeyboardInterrupt:
         pass
@@ -109,4 +117,5 @@ def run(args: argparse.Namespace) -> int:
                   f'{(stats.sim_end_ns - stats.sim_start_ns) / 1e9:.1f} s of bag time')
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.restore()
     return 0

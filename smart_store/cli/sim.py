@@ -112,10 +112,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f'smart-store sim: {err}', file=sys.stderr)
         return 2
+    if args.live and not args.rate > 0:
+        print(f'smart-store sim: --rate {args.rate:g}: must be positive', file=sys.stderr)
+        return 2
     run_ = TwinRun(cfg, scenario, RunOptions(images=not args.no_images, end=args.duration))
-    if args.live:
-        return _live(run_, args.rate)
     out = args.output or Path('out') / scenario.name
+    if args.live:
+        return _live(run_, args.rate, out / 'truth')
     bar = Progress(f'[sim] {scenario.name}', run_.end)
     try:
         bag = record_run(run_, out, storage=args.storage, overwrite=args.overwrite,
@@ -129,22 +132,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live(run_: Any, rate: float) -> int:
+def _live(run_: Any, rate: float, truth_dir: Path) -> int:
+    """Publish the run on its topics with ``/clock`` at ``rate``; the ground truth of what was
+    played goes to ``truth_dir`` when it ends (or is stopped)."""
     import rclpy  # noqa: PLC0415
+    from rclpy.signals import SignalHandlerOptions  # noqa: PLC0415
 
     from smart_store.ros.player import Player  # noqa: PLC0415
+    from smart_store.ros.runner import StopOnSignal  # noqa: PLC0415
 
-    rclpy.init()
+    stop = StopOnSignal()   # Ctrl-C / SIGTERM end the play; then the context goes down
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node('smart_store_twin')
     topics = {t.name: (t.type, t.qos) for t in run_.topics()}
     player = Player(node, topics, rate=rate, clock=True)
     bar = Progress(f'[sim live] {run_.scenario.name}', run_.end)
     try:
-        player.play(run_.messages(on_time=bar.update), keep_going=rclpy.ok)
+        player.play(run_.messages(on_time=bar.update),
+                    keep_going=lambda: not stop.event.is_set())
     except KeyboardInterrupt:
         pass
     finally:
         bar.done(f'({player.stats.published} messages, {player.stats.late} late)')
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.restore()
+        run_.write_truth(truth_dir)
+        print(f'[sim live] truth: {truth_dir}', flush=True)
     return 0

@@ -26,7 +26,7 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_POLL_S = 0.1
 
 
-class _StopOnSignal:
+class StopOnSignal:
     """Python handlers for SIGINT/SIGTERM that only ask the spin loop to stop.
 
     The first signal sets ``event`` and puts the default handlers back, so a second one (a
@@ -75,7 +75,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None, *,
     """
     argv = list(args) if args is not None else sys.argv
     # Before init: with orderly_shutdown a signal during start-up is a stop request too.
-    stop = _StopOnSignal() if orderly_shutdown else None
+    stop = StopOnSignal() if orderly_shutdown else None
     node: Node | None = None
     try:
         if stop is not None:
