@@ -14,7 +14,7 @@ is consistent to a few microseconds, and a batch of samples is mapped with one s
 
 What is left - the sim clock advancing in /clock steps, ``HubClock`` re-synchronising after a
 stall - can still move a stamp back by a little; ``StampMapper`` clamps each stream (a hub, a
-sensor channel) so its published stamps never decrease, counting the clamps. Only a real jump
+sensor channel) so its published stamps strictly increase, counting the clamps. Only a real jump
 back of the ROS clock itself (sim time restarted, the wall clock stepped), seen as the
 ROS-minus-monotonic offset falling by more than ``reset_s``, restarts a stream's history.
 
@@ -76,9 +76,9 @@ class _Stream:
 
 
 class StampMapper:
-    """Maps monotonic stamps to ROS nanoseconds that never decrease within a stream.
+    """Maps monotonic stamps to ROS nanoseconds that strictly increase within a stream.
 
-    ``stamp(key, mono_s, snapshot)`` -> ``max(snapshot.to_ros_ns(mono_s), last of key)``.
+    ``stamp(key, mono_s, snapshot)`` -> ``max(snapshot.to_ros_ns(mono_s), last of key + 1)``.
     Thread-safe (a hub's reader thread and the node's timers share a stream).
     """
 
@@ -86,7 +86,7 @@ class StampMapper:
         self._reset_ns = round(reset_s * NS)
         self._streams: dict[Hashable, _Stream] = {}
         self._lock = threading.Lock()
-        self.clamped = 0      # stamps raised to their stream's previous stamp
+        self.clamped = 0      # stamps raised to just after their stream's previous stamp
         self.resets = 0       # steps back let through because the ROS clock jumped back
 
     def stamp(self, key: Hashable, mono_s: float, snapshot: ClockSnapshot) -> int:
@@ -97,12 +97,15 @@ class StampMapper:
             if stream is None:
                 self._streams[key] = _Stream(ns, offset)
                 return ns
-            if ns < stream.last_ns:
+            if ns <= stream.last_ns:
                 if offset < stream.offset_ns - self._reset_ns:
                     self.resets += 1  # the ROS clock itself went back: a new time line
                 else:
+                    # 1 ns after the previous one: consumers drop a repeated stamp as out of
+                    # order (shelf_events did, for the first frames of a hub whose clock
+                    # offset was still settling)
                     self.clamped += 1
-                    ns = stream.last_ns
+                    ns = stream.last_ns + 1
             stream.last_ns, stream.offset_ns = ns, offset
             return ns
 

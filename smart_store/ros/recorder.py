@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -29,7 +30,12 @@ class Recorder(Node):
         self.count = 0
         self._subs = []
         self._discover()
-        self._timer = self.create_timer(0.5, self._discover)
+        # On the steady clock: with use_sim_time the node clock stands still until /clock
+        # comes, and a recorder started before the replay would find its topics only after
+        # the replay had begun, losing the start (and the replay's --wait-for-subscribers
+        # would wait for it in vain).
+        self._timer = self.create_timer(0.5, self._discover,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     def _qos_for(self, topic: str) -> tuple[QoSProfile, str]:
         """Match the publishers: reliable only if all are, transient local if all are."""
@@ -38,7 +44,11 @@ class Recorder(Node):
             i.qos_profile.reliability == ReliabilityPolicy.RELIABLE for i in infos)
         latched = bool(infos) and all(
             i.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL for i in infos)
-        role = ('latched' if latched else 'events') if reliable else 'sensor'
+        # The bag's offered QoS names one of the graph's profiles (twin/bag.py qos_for_role).
+        # Discovery does not carry the history depth, so a transient-local topic is recorded
+        # as 'events' (kept, depth 100): replayed, a topic that was latched (depth 1) and
+        # published once is delivered the same way.
+        role = 'events' if reliable else 'sensor'
         qos = QoSProfile(depth=100,
                          reliability=ReliabilityPolicy.RELIABLE if reliable
                          else ReliabilityPolicy.BEST_EFFORT,

@@ -74,9 +74,10 @@ _INFINITE = QosTime(sec=0x7FFFFFFF, nsec=0xFFFFFFFF)
 
 def qos_for_role(role: str) -> Qos:
     """The QoS a publisher of the given graph-table role offers (recorded in the bag so that
-    `ros2 bag play` and `./smart-store replay` publish with it)."""
+    `ros2 bag play` and `./smart-store replay` publish with it): smart_store/ros/qos.py's
+    profiles, so a replayed topic offers what the live publisher offered."""
     reliable = role != 'sensor'
-    latched = role in ('latched', 'state')
+    latched = role in ('latched', 'state', 'events')
     depth = {'sensor': 5, 'events': 100, 'latched': 1, 'state': 100}[role]
     return Qos(
         history=QosHistory.KEEP_LAST, depth=depth,
@@ -141,7 +142,9 @@ class BagMessage:
 
 
 def bag_topics(path: Path) -> dict[str, tuple[str, str]]:
-    """topic -> (type, offered QoS role guess) of a rosbag2 directory."""
+    """topic -> (type, offered QoS role) of a rosbag2 directory: ``sensor`` (best effort),
+    ``latched`` (transient local, depth 1) or ``events`` (reliable, kept; the ``state``
+    profile is the same)."""
     with Reader(path) as reader:
         out = {}
         for conn in reader.connections:
@@ -150,10 +153,10 @@ def bag_topics(path: Path) -> dict[str, tuple[str, str]]:
             role = 'events'
             if qos:
                 q = qos[0]
-                if q.durability == QosDurability.TRANSIENT_LOCAL:
-                    role = 'latched' if q.depth <= 1 else 'state'
-                elif q.reliability == QosReliability.BEST_EFFORT:
+                if q.reliability == QosReliability.BEST_EFFORT:
                     role = 'sensor'
+                elif q.durability == QosDurability.TRANSIENT_LOCAL and q.depth <= 1:
+                    role = 'latched'
             out[conn.topic] = (conn.msgtype, role)
         return out
 
