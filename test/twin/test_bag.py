@@ -46,7 +46,7 @@ STAMPED = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "sensor_msgs/m
            "smart_store/msg/EntryEvent")
 
 
-def _window(world: World) -> float:
+def opening_window(world: World) -> float:
     """End of the recorded window (s): past the first item change and every fault start."""
     sc = world.scenario
     first = world.lane_changes[0][0] if world.lane_changes else 5.0
@@ -71,7 +71,7 @@ def test_library_scenario_bag_reads_back(name: str, tmp_path: Path) -> None:
     base = load_scenario(name, CFG)
     scenario = replace(base, render=replace(base.render, width=32, height=24, fps=FPS))
     world = World(CFG, scenario)
-    end = _window(world)
+    end = opening_window(world)
     run = TwinRun(CFG, scenario, RunOptions(end=end, coco=False), world=world)
     bag = record_run(run, tmp_path / name)
 
@@ -134,3 +134,15 @@ def test_library_scenario_bag_reads_back(name: str, tmp_path: Path) -> None:
         after = np.array([g for ns, g in grams[lane] if ns > stamp_ns(t + 1.0)])
         step = float(np.median(after) - np.median(series))
         assert abs(step - delta) < 15.0 + 0.1 * abs(delta), (lane, step, delta)
+
+
+def test_recorded_qos_is_the_live_graphs_profile_of_each_role() -> None:
+    """A bag offers, per role, the profile a live publisher of that role offers
+    (smart_store/ros/qos.py), so a replay delivers like the live store."""
+    from smart_store.ros.qos import PROFILES
+
+    for role, live in PROFILES.items():
+        recorded = rb.qos_for_role(role)
+        assert (recorded.depth, recorded.reliability.value, recorded.durability.value,
+                recorded.history.value) == \
+            (live.depth, int(live.reliability), int(live.durability), int(live.history)), role

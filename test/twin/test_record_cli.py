@@ -64,11 +64,8 @@ def test_record_captures_every_replayed_message_with_its_qos(
         # The same messages, as the transport delivered them: the original CDR bytes plus up to
         # 3 bytes of zero padding that DDS adds to make the payload a multiple of 4. Messages
         # received at one clock tick share a stamp, so their order in the bag is free.
-        received = []
-        for m in got[topic]:
-            pad = (-len(m.data)) % 4
-            assert pad == 0
-            received.append(m.data)
+        received = [m.data for m in got[topic]]
+        assert all(len(data) % 4 == 0 for data in received), topic
         padded = sorted(w + b'\x00' * ((-len(w)) % 4) for w in want[topic])
         assert sorted(received) == padded, (topic, len(received), len(padded))
     # the original QoS, offered by the replay and recorded as offered

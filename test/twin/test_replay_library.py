@@ -14,6 +14,7 @@ first message to its last.
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -30,16 +31,12 @@ from smart_store.twin.record import RunOptions, TwinRun, record_run
 from smart_store.twin.scenario import library_names, load_scenario
 from smart_store.twin.world import World
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_bag import opening_window  # the window test_bag.py checks
+
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 CFG = load_store_config(ROOT / 'config' / 'demo_store.yaml')
-
-
-def _window(world: World) -> float:
-    sc = world.scenario
-    first = world.lane_changes[0][0] if world.lane_changes else 5.0
-    starts = [f.start for f in sc.camera_faults] + [f.start for f in sc.load_cell_faults]
-    return min(sc.duration, max(first + 1.5, *(s + 1.0 for s in starts), 4.0))
 
 
 def _pad(data: bytes) -> bytes:
@@ -79,7 +76,7 @@ def test_library_scenario_replays_into_the_graph(name: str, tmp_path: Path, list
     base = load_scenario(name, CFG)
     scenario = replace(base, render=replace(base.render, width=32, height=24, fps=2.0))
     world = World(CFG, scenario)
-    run = TwinRun(CFG, scenario, RunOptions(end=_window(world), coco=False), world=world)
+    run = TwinRun(CFG, scenario, RunOptions(end=opening_window(world), coco=False), world=world)
     bag = record_run(run, tmp_path / 'run')
     topics = rb.bag_topics(bag)
     want: dict[str, list[bytes]] = defaultdict(list)
