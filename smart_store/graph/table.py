@@ -145,7 +145,10 @@ def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
     if camera_mode not in CAMERA_MODES:
         raise ValueError(f'camera_mode must be one of {CAMERA_MODES}, not {camera_mode!r}')
     refs = [c if isinstance(c, tuple) else (c.strip('/').replace('/', '_'), c) for c in cameras]
-    cams = tuple(t for _, topic in refs for t in camera_topics(topic))
+    # The tracker reads the images only: its calibration is the store config's (CameraInfo
+    # is for RViz and other consumers). Listing camera_info here made the pipeline wait for a
+    # subscription the tracker never makes (60 s, then the learned demo failed).
+    images = tuple(camera_topics(topic)[0] for _, topic in refs)
     return (
         NodeSpec(
             'store_layout', 'store_layout', 'layout',
@@ -171,7 +174,7 @@ def build_graph(cameras: Iterable[CameraRef], camera_mode: str = 'shared'
             'tracker', 'tracker', 'tracking',
             'Batched 2D pose over all cameras, cross-view association, triangulation and 3D '
             'tracking with persistent IDs.',
-            publishes=(TRACKS, TRACK_MARKERS, DETECTIONS), subscribes=cams,
+            publishes=(TRACKS, TRACK_MARKERS, DETECTIONS), subscribes=images,
             implemented=True, issue=5, uses_device=True),
         NodeSpec(
             'reach_detector', 'reach_detector', 'reach',

@@ -7,17 +7,72 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import rclpy
+from rclpy.node import NodeNameNonExistentError
 
 from smart_store.cli.up import node_argv
-from smart_store.graph.table import LaunchOptions, build_graph, read_executables
+from smart_store.config import load_store_config
+from smart_store.graph.table import (
+    LaunchOptions,
+    NodeSpec,
+    build_graph,
+    graph_for_config,
+    read_executables,
+)
+from smart_store.resources import default_store_config
 
 pytestmark = pytest.mark.ros
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'test' / 'layout'))
 from test_node import receive_latched  # noqa: E402
+
+# Topics every rclpy node has whatever its role (not part of the table's graph).
+INFRA = {'/parameter_events', '/rosout', '/clock'}
+
+
+def graph_mismatch(graph: Sequence[NodeSpec], timeout: float, unopened: frozenset[str] = frozenset()
+                   ) -> dict[str, dict[str, list[str]]]:
+    """What the running nodes publish and subscribe, against the table (empty: they agree).
+
+    The table drives the launch file, the pip launcher and the pipeline's wait for its
+    subscriptions, so a topic it lists that a node never opens (or the other way round)
+    is a bug: the pipeline would wait for a reader that never comes. ``unopened``: table
+    publishers a node may rightly leave closed here (a camera given no source)."""
+    rclpy.init()
+    node = rclpy.create_node('up_graph_probe')
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            wrong: dict[str, dict[str, list[str]]] = {}
+            for spec in graph:
+                try:
+                    subs = {t for t, _ in node.get_subscriber_names_and_types_by_node(
+                        spec.name, '/')} - INFRA
+                    pubs = {t for t, _ in node.get_publisher_names_and_types_by_node(
+                        spec.name, '/')} - INFRA
+                except NodeNameNonExistentError:
+                    wrong[spec.name] = {'missing': ['node not in the graph']}
+                    continue
+                want_subs = {t.name for t in spec.subscribes}
+                want_pubs = {t.name for t in spec.publishes}
+                missing_ok = unopened & want_pubs
+                diff = {k: sorted(v) for k, v in (
+                    ('subscribes, not in table', subs - want_subs),
+                    ('table subscription never opened', want_subs - subs),
+                    ('publishes, not in table', pubs - want_pubs),
+                    ('table publisher never opened', want_pubs - pubs - missing_ok)) if v}
+                if diff:
+                    wrong[spec.name] = diff
+            if not wrong or time.monotonic() > deadline:
+                return wrong
+            rclpy.spin_once(node, timeout_sec=0.5)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
 
 
 def test_node_argv_is_what_launch_ros_would_run() -> None:
@@ -48,11 +103,16 @@ def test_up_starts_every_node_and_layout_publishes(ros_env: dict[str, str],
     try:
         msg = receive_latched('/store/layout', timeout=40.0, node_name='up_smoke')
         assert msg is not None and len(msg.markers) > 20
-        time.sleep(12.0)  # every node logs once it is up (torch takes a while to import)
+        # every node is up (torch takes a while to import) with the table's topics
+        # (a bare `up` gives the cameras no source: the capture node opens no camera topic)
+        cfg = load_store_config(default_store_config())
+        wrong = graph_mismatch(graph_for_config(cfg), timeout=60.0, unopened=frozenset(
+            name for cam in cfg.cameras for name in (cam.topic, cam.info_topic)))
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+    assert not wrong, f'the running nodes differ from the graph table: {wrong}'
     graph_names = [s.name for s in build_graph(['/c/image_raw'])]
     for name in graph_names:
         assert f'[{name}' in out, f'no output from {name}:\n{out}'
