@@ -53,6 +53,7 @@ class PipelineResult:
     restarts: dict[str, int] = field(default_factory=dict)
     usage: dict[str, NodeUsage] = field(default_factory=dict)
     late_messages: int = 0
+    dropped_messages: dict[str, int] = field(default_factory=dict)  # refused by the middleware
     log: Path | None = None
     data_sim_s: float = 0.0     # the recording itself (the clock-only tail excluded) ...
     data_wall_s: float = 0.0    # ... and the wall time it took to play
@@ -317,7 +318,9 @@ class Pipeline:
             result = PipelineResult(self.run_dir, wall, total, receipts,
                                     {n: self.supervisor.restarts(n) for n in
                                      (s.name for s in self.graph)} if self.supervisor else {},
-                                    late_messages=player.stats.late, log=self.log_path,
+                                    late_messages=player.stats.late,
+                                    dropped_messages=dict(player.stats.failed),
+                                    log=self.log_path,
                                     data_sim_s=(end_ns - start_ns) / 1e9,
                                     data_wall_s=data_wall[0])
         finally:

@@ -90,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = pipeline.play(rate=args.rate, tail=END_TAIL_S, tail_rate=4.0 * args.rate,
                                on_progress=progress, on_receipt=receipt)
+    except TimeoutError as err:  # the graph never came up: one line, not a traceback
+        print(f'\nFAIL: {err}', file=sys.stderr)
+        return 1
     finally:
         pipeline.stop()
     if bar is not None:
@@ -105,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
                f'({s.exact_rate:.0%}), line F1 {s.f1:.3f}, review {s.review_rate:.0%}, '
                f'latency p99 {s.latency(99):.2f} s, real-time factor '
                f'{result.real_time_factor:.2f}, node restarts {restarts}{label}')
+    dropped = sum(result.dropped_messages.values())
+    if dropped:
+        per_topic = ', '.join(f'{t}: {n}' for t, n in sorted(result.dropped_messages.items()))
+        verdict += f'; {dropped} bag message(s) refused by the middleware, dropped ({per_topic})'
     ok = s.receipts > 0
     print(('PASS: ' if ok and s.exact == s.visits else 'DONE: ' if ok else 'FAIL: ') + verdict)
     return 0 if ok else 1

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from rclpy.exceptions import InvalidHandle
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -35,6 +38,9 @@ class PlayStats:
     published: int = 0
     skipped: int = 0
     late: int = 0            # messages published more than 50 ms after their due time
+    # messages the middleware refused (topic -> count): a reliable writer whose history is
+    # full of samples a starved reader has not acknowledged blocks, then fails the write
+    failed: Counter[str] = field(default_factory=Counter)
     sim_start_ns: int = 0
     sim_end_ns: int = 0
 
@@ -96,6 +102,29 @@ class Player:
             msg.clock.sec, msg.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
             self._clock_pub.publish(msg)
 
+    def _publish(self, pub: Publisher, topic: str, data: bytes) -> bool:
+        """Publish, retrying a refused write twice; a message still refused is a counted,
+        logged drop (never a traceback that ends the replay)."""
+        err: Exception | None = None
+        for attempt in range(3):
+            if attempt:
+                time.sleep(0.02 * attempt)  # give the reader a moment to acknowledge
+            try:
+                pub.publish(data)
+                return True
+            except InvalidHandle:
+                raise  # the node is gone (shutdown): not a refused write
+            except _rclpy.RCLError as exc:  # the middleware refused the write
+                if not self._node.context.ok():
+                    raise  # shut down (Ctrl-C): the caller stops, this is no drop
+                err = exc
+        self.stats.failed[topic] += 1
+        if self.stats.failed[topic] in (1, 10, 100) or self.stats.failed[topic] % 1000 == 0:
+            self._node.get_logger().warning(
+                f'{topic}: {self.stats.failed[topic]} message(s) dropped, the middleware '
+                f'refused them ({str(err).split(",")[0]})')
+        return False
+
     def play(self, messages: Iterable[tuple[int, str, bytes]],
              keep_going: Callable[[], bool] = lambda: True,
              on_progress: Callable[[int], None] | None = None, *,
@@ -132,7 +161,8 @@ class Player:
                 self.stats.late += 1
             pub = self._pubs.get(topic)
             if pub is not None:
-                pub.publish(data)
+                if not self._publish(pub, topic, data):
+                    continue
             elif topic in self._sinks:
                 self._sinks[topic](stamp_ns, data)
             else:

@@ -65,3 +65,36 @@ def test_waits_until_the_subscriptions_have_matched() -> None:
         node.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+class _RefusingPublisher:
+    """Stands in for a reliable writer whose history a starved reader has not acknowledged:
+    Fast DDS blocks, then fails the write (RCLError 'cannot publish data')."""
+
+    def __init__(self, refuse: set[int]) -> None:
+        self.refuse, self.calls, self.sent = refuse, 0, []
+
+    def publish(self, data: bytes) -> None:
+        from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+
+        self.calls += 1
+        if data[0] in self.refuse:
+            raise _rclpy.RCLError('Failed to publish: cannot publish data, at rmw_publish.cpp')
+        self.sent.append(data)
+
+
+def test_a_refused_write_is_retried_then_a_counted_drop_and_the_replay_goes_on() -> None:
+    rclpy.init()
+    try:
+        node = rclpy.create_node('player_refused_test')
+        player = Player(node, {}, clock=False, rate=100.0)
+        pub = _RefusingPublisher(refuse={2})
+        player._pubs['/cameras/a/image_raw'] = pub  # type: ignore[assignment]
+        messages = [(i * 1_000_000, '/cameras/a/image_raw', bytes([i])) for i in range(5)]
+        stats = player.play(messages)
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    assert pub.sent == [bytes([i]) for i in (0, 1, 3, 4)]  # the rest went out
+    assert pub.calls == 4 + 3                               # the refused one: tried 3 times
+    assert stats.failed == {'/cameras/a/image_raw': 1} and stats.published == 4
