@@ -22,8 +22,11 @@ those of ``demo``/``bench`` (20-169).
     frames from 12 s). With the learned tracker only when asked for explicitly and the pose
     weights exist; otherwise with ground-truth tracks, which checks only that the rest of the
     graph runs on a recording with a dead camera (perception is not exercised: the result says
-    so). Checks: no restart, no gap over 1 s in /tracking/tracks during the dead interval, a
-    receipt per visit, every receipt exact or sent to review.
+    so). Checks: no restart, no gap over 1 s in /tracking/tracks during the dead interval, the
+    people inside covered by tracks during it (motmetrics recall >= ``OUTAGE_RECALL``), every
+    visit billed exactly once; with ground-truth tracks also a receipt per visit and every
+    receipt exact or sent to review. With the learned tracker the receipts' accuracy is
+    reported, not checked: it is the perception's accuracy (issue 6), camera or no camera.
 ``stall_hub``
     The load-cell hub of the lane of the scenario's first pick stops: its ``/shelves/weights``
     and ``/shelves/load_cells/raw`` messages are left out of the replay from 1 s before the pick
@@ -83,6 +86,9 @@ DEFAULT_KINDS = ('kill_nodes', 'kill_camera', 'stall_hub', 'malformed')
 KILL_MODES = ('each', 'staggered')
 
 STALE_SENSOR = 5  # msg/ReviewItem.msg KIND_STALE_SENSOR
+# kill_camera: share of the true person-frames a track must cover while the camera is dead
+# (the learned tracker covered 0.988 on camera_dropout, 160x120 at 5 fps, this machine)
+OUTAGE_RECALL = 0.9
 WEIGHTS_TOPIC = '/shelves/weights'
 RAW_TOPIC = '/shelves/load_cells/raw'
 
@@ -827,6 +833,10 @@ class Drills:
         return Path(smart_store.tracking.__file__).parent / 'pose' / 'weights' / 'posenet.pt'
 
     def kill_camera(self) -> DrillResult:
+        import numpy as np  # noqa: PLC0415
+
+        from smart_store.evaluation.events import track_score  # noqa: PLC0415
+        from smart_store.evaluation.html_report import load_outputs  # noqa: PLC0415
         from smart_store.evaluation.receipts import match, score  # noqa: PLC0415
         from smart_store.evaluation.runs import load_run  # noqa: PLC0415
         from smart_store.twin.scenario import load_scenario  # noqa: PLC0415
@@ -854,8 +864,13 @@ class Drills:
         cfg, recording = self.recording('camera_dropout')
         dead = [(f.start, f.end if f.end is not None else math.inf)
                 for f in scen.camera_faults if f.kind == 'dead']
+        from smart_store.pipeline import END_TAIL_S  # noqa: PLC0415
+
+        # The learned tracker loses people (a lost track's session is billed after its
+        # timeout): the whole tail, not the short one of the ground-truth runs.
         out = self.run(f'camera_dropout-{"learned" if learned else "truth"}', cfg, recording,
-                       ablation=ablation, rate=1.0 if learned else None)
+                       ablation=ablation, rate=1.0 if learned else None,
+                       tail=max(self.c.tail, END_TAIL_S) if learned else None)
         restarts = sum(out.result.restarts.values())
         res.check('no node restarted', restarts == 0, f'restarts {dict(out.result.restarts)}')
         # Tracks throughout the camera outage (from the recorded /tracking/tracks).
@@ -873,21 +888,46 @@ class Drills:
         res.check('tracks published throughout the dead-camera interval', worst <= 1.0,
                   f'largest gap between TrackArray stamps while {faults[0]}: {worst:.2f} s')
         data = load_run(out.run_dir)
+        joints = np.load(recording / 'truth' / 'joints3d.npz')
+        outputs = load_outputs(out.run_dir)
+        outage = [track_score(outputs, joints, data.epoch_s, window=(d0, d1)) for d0, d1 in dead]
+        res.figures['tracking_in_outage'] = [{k: round(v, 3) for k, v in o.items()}
+                                             for o in outage]
+        res.figures['tracking_whole_run'] = {
+            k: round(v, 3) for k, v in track_score(outputs, joints, data.epoch_s).items()}
+        recall = min((o['recall'] for o in outage), default=math.nan)
+        res.check('the people inside stay tracked on the other cameras',
+                  recall >= OUTAGE_RECALL,
+                  f'recall {recall:.3f} (share of true person-frames with a track within '
+                  f'0.5 m) while {faults[0]}; needs >= {OUTAGE_RECALL:g}')
         s = score(match(data.visits, data.billed))
         res.figures['receipts'] = {'visits': s.visits, 'receipts': s.receipts, 'exact': s.exact,
-                                   'reviewed': s.reviewed}
-        res.check('one receipt per visit', s.receipts == s.visits and not s.unmatched_visits
-                  and out.rows == len(out.receipts),
-                  f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} visit(s) '
-                  f'without a receipt, {s.unmatched_receipts} receipt(s) matching no visit')
+                                   'reviewed': s.reviewed, 'line_f1': round(s.f1, 3),
+                                   'matching_no_visit': s.unmatched_receipts}
         pairs = match(data.visits, data.billed)
         silent = [b.session_id for v, b in pairs
                   if b is not None and not b.needs_review
                   and (v.lines if v is not None else {}) != b.lines]
+        accuracy = (f'{s.exact} exact, {s.reviewed} to review; silently wrong: '
+                    f'{silent or "none"}' + (f'; {"; ".join(s.mismatches)}' if s.mismatches
+                                               else ''))
+        if learned:
+            # What the learned perception bills is issue 6's accuracy (the same errors on
+            # intact cameras, see the README's results): reported here, not a drill check.
+            res.check('every visit billed, exactly once', not s.unmatched_visits
+                      and out.rows == len(out.receipts),
+                      f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} '
+                      f'visit(s) without a receipt, {s.unmatched_receipts} receipt(s) matching '
+                      f'no visit')
+            res.notes.append(f'receipt accuracy of the learned perception (not checked '
+                             f'here): {accuracy}')
+            return res
+        res.check('one receipt per visit', s.receipts == s.visits and not s.unmatched_visits
+                  and out.rows == len(out.receipts),
+                  f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} visit(s) '
+                  f'without a receipt, {s.unmatched_receipts} receipt(s) matching no visit')
         res.check('receipts exact or sent to review (no silent wrong charge)', not silent,
-                  f'{s.exact} exact, {s.reviewed} to review; silently wrong: '
-                  f'{silent or "none"}' + (f'; {"; ".join(s.mismatches)}' if s.mismatches
-                                             else ''))
+                  accuracy)
         return res
 
     def _track_stamps(self, out: RunOutcome) -> tuple[list[float], set[int]]:

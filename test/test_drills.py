@@ -127,6 +127,33 @@ def test_malformed_messages_kill_no_node_and_change_no_receipt(drills, ros_env):
 
 
 @pytest.mark.ros
+@pytest.mark.slow
+def test_a_stalled_load_cell_hub_sends_its_pick_to_review_and_changes_no_other_receipt(
+        drills, ros_env):
+    result = drills.stall_hub()
+    assert result.ok, _report(result)
+    # the stall really happened (messages left out, stale arrays in their place) ...
+    assert result.figures['left_out']['/shelves/weights'] > 0
+    assert result.figures['stale_arrays_published'] > 0
+    # ... and the arbiter flagged the lane as stale rather than guessing
+    assert result.figures['stale_sensor_reviews'], result.figures
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_dead_camera_leaves_the_learned_tracker_tracking_on_the_rest(tmp_path, ros_env):
+    # The LEARNED tracker on rendered pixels (not the ground-truth ablation): cam_fl is dead
+    # 8-22 s and cam_br drops 30 % of its frames from 12 s in the camera_dropout recording.
+    drills = Drills(ci_config(tmp_path / 'drills', learned_camera=True))
+    assert drills.perception_weights().is_file(), 'the packaged pose weights are missing'
+    result = drills.kill_camera()
+    assert result.figures['tracker'] == 'learned', result.notes
+    assert result.ok, _report(result)
+    assert result.figures['confirmed_track_ids'], result.figures
+    assert result.figures['tracking_in_outage'][0]['recall'] >= 0.9, result.figures
+
+
+@pytest.mark.ros
 def test_a_change_while_shelf_events_was_down_becomes_a_stale_event():
     import numpy as np
 
@@ -145,3 +172,29 @@ def test_a_change_while_shelf_events_was_down_becomes_a_stale_event():
     assert (event.start, event.end) == (95.0, t) and event.event_id == 'w-B2c-95000-restart'
     assert round(event.quantity_hint) == -1
     assert _gap_event(det, 1711.5, 95.0, t) is None  # nothing changed while it was down
+
+
+def test_track_score_in_a_window_counts_only_the_tracks_stamped_inside_it():
+    # One true person walking along x; the tracker follows it until 2 s, then loses it.
+    from types import SimpleNamespace as Ns
+
+    import numpy as np
+
+    from smart_store.evaluation.events import track_score
+
+    times = np.arange(0.0, 4.0, 0.1)
+    joints = np.zeros((len(times), 1, 17, 3))
+    joints[:, 0, :, 0] = times[:, None]
+    truth = {'times': times, 'persons': np.array([7]), 'joints': joints}
+
+    def msg(t: float, tracked: bool) -> Ns:
+        track = Ns(id=1, state=2, position=Ns(x=t, y=0.0))
+        return Ns(header=Ns(stamp=Ns(sec=int(t), nanosec=round(t % 1 * 1e9))),
+                  tracks=[track] if tracked else [])
+
+    outputs = {'/tracking/tracks': [msg(t, t < 2.0) for t in times]}
+    assert track_score(outputs, truth, 0.0, window=(0.0, 1.95))['recall'] == 1.0
+    assert track_score(outputs, truth, 0.0, window=(2.05, 4.0))['recall'] == 0.0
+    whole = track_score(outputs, truth, 0.0)
+    assert whole['recall'] == pytest.approx(0.5, abs=0.03) and whole['id_switches'] == 0
+    assert math.isnan(track_score(outputs, truth, 0.0, window=(10.0, 11.0))['recall'])

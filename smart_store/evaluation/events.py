@@ -80,13 +80,19 @@ def reach_score(outputs: dict[str, list[Any]], truth: dict[str, Any], epoch: flo
 
 
 def track_score(outputs: dict[str, list[Any]], joints_npz: Any, epoch: float,
-                max_d: float = 0.5) -> dict[str, float]:
+                max_d: float = 0.5, window: tuple[float, float] | None = None
+                ) -> dict[str, float]:
+    """IDF1, MOTA, ID switches and recall (share of true person-frames with a confirmed or
+    tentative track within ``max_d`` m on the floor); ``window``: only the TrackArray
+    messages stamped in ``[t0, t1]`` s from the run's epoch (a camera outage)."""
     import motmetrics as mm  # noqa: PLC0415
 
     times, persons, joints = joints_npz['times'], joints_npz['persons'], joints_npz['joints']
     acc = mm.MOTAccumulator(auto_id=True)
     for msg in outputs.get('/tracking/tracks', []):
         t = _sec(msg.header.stamp, epoch)
+        if window is not None and not window[0] <= t <= window[1]:
+            continue
         i = int(np.clip(np.searchsorted(times, t), 0, len(times) - 1))
         present = [j for j in range(len(persons)) if np.all(np.isfinite(joints[i, j]))]
         gt = np.array([joints[i, j][[11, 12], :2].mean(axis=0) for j in present]).reshape(-1, 2)
@@ -95,8 +101,9 @@ def track_score(outputs: dict[str, list[Any]], joints_npz: Any, epoch: float,
         acc.update([int(persons[j]) for j in present], [int(tr.id) for tr in hyps],
                    mm.distances.norm2squared_matrix(gt, hyp, max_d2=max_d ** 2))
     if not acc.events.shape[0]:
-        return {'idf1': float('nan'), 'mota': float('nan'), 'id_switches': 0}
-    row = mm.metrics.create().compute(acc, metrics=['idf1', 'mota', 'num_switches'],
+        return {'idf1': float('nan'), 'mota': float('nan'), 'id_switches': 0,
+                'recall': float('nan')}
+    row = mm.metrics.create().compute(acc, metrics=['idf1', 'mota', 'num_switches', 'recall'],
                                       name='x').loc['x']
     return {'idf1': float(row['idf1']), 'mota': float(row['mota']),
-            'id_switches': int(row['num_switches'])}
+            'id_switches': int(row['num_switches']), 'recall': float(row['recall'])}
