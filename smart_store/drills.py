@@ -42,7 +42,10 @@ those of ``demo``/``bench`` (20-169).
     reference's (a changed review flag is noted).
 ``long_run`` (benchmark, not in CI)
     A generated scenario with many shoppers; each node's resident memory is sampled every 10 s
-    and its growth (least-squares slope, MB/min) reported, with the receipt score.
+    and its growth (least-squares slope, MB/min) checked, and queues are checked through the
+    lag of /tracking/tracks (arrival in sim time minus header stamp; its median in the last
+    quarter of the run may exceed the first quarter's by ``LAG_GROWTH_S``), with the receipt
+    score.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ STALE_SENSOR = 5  # msg/ReviewItem.msg KIND_STALE_SENSOR
 # kill_camera: share of the true person-frames a track must cover while the camera is dead
 # (the learned tracker covered 0.988 on camera_dropout, 160x120 at 5 fps, this machine)
 OUTAGE_RECALL = 0.9
+# long_run: how much the tracks' median lag may grow from the first to the last quarter (s)
+LAG_GROWTH_S = 0.5
 WEIGHTS_TOPIC = '/shelves/weights'
 RAW_TOPIC = '/shelves/load_cells/raw'
 
@@ -557,6 +562,38 @@ def slope_mb_per_min(samples: Sequence[tuple[float, float, int]], skip_s: float 
     if var <= 0:
         return math.nan
     return 60.0 * sum((t - mt) * (r - mr) for t, r in pts) / var
+
+
+def lag_growth(samples: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Median lag (s) of the first and the last quarter of ``(sim_s, lag_s)`` samples.
+
+    A queue that grows anywhere upstream of a topic shows as a lag (receipt time minus header
+    stamp) that grows over the run; a graph that keeps up has the same lag at the end as at
+    the start."""
+    import statistics  # noqa: PLC0415
+
+    ordered = sorted(samples)
+    if len(ordered) < 8:
+        return math.nan, math.nan
+    q = len(ordered) // 4
+    return (statistics.median(lag for _, lag in ordered[:q]),
+            statistics.median(lag for _, lag in ordered[-q:]))
+
+
+def output_lags(outputs_bag: Path, topic: str, start_ns: int) -> list[tuple[float, float]]:
+    """``(sim_s of the header stamp, lag_s)`` of every recorded ``topic`` message: the
+    pipeline recorder writes each message at its sim-time arrival."""
+    from rclpy.serialization import deserialize_message  # noqa: PLC0415
+
+    from smart_store.ros.player import ros_msg_class  # noqa: PLC0415
+    from smart_store.twin.bag import read_bag  # noqa: PLC0415
+
+    lags = []
+    for m in read_bag(outputs_bag, [topic]):
+        head = deserialize_message(m.data, ros_msg_class(m.type)).header.stamp
+        stamp = head.sec * 1_000_000_000 + head.nanosec
+        lags.append(((stamp - start_ns) / 1e9, (m.stamp_ns - stamp) / 1e9))
+    return lags
 
 
 # ------------------------------------------------------------------------------ the drills
@@ -1162,6 +1199,18 @@ class Drills:
         res.check('a receipt per visit', s.receipts == s.visits and not s.unmatched_visits,
                   f'{s.receipts} receipts for {s.visits} visits ({s.exact} exact, '
                   f'{s.reviewed} to review)')
+        # Queues: the lag of the tracker's output (every frame set's path through the graph)
+        # at the end of the run against its start.
+        lags = output_lags(out.run_dir / 'results' / 'outputs', '/tracking/tracks',
+                           out.start_ns)
+        first, last = lag_growth(lags)
+        res.figures['track_lag_s'] = {'messages': len(lags), 'first_quarter_median':
+                                      round(first, 3), 'last_quarter_median': round(last, 3)}
+        res.check('queues do not grow (track lag at the end as at the start)',
+                  math.isfinite(first) and last <= first + LAG_GROWTH_S,
+                  f'median /tracking/tracks lag {first:.3f} s in the first quarter, '
+                  f'{last:.3f} s in the last ({len(lags)} messages); may grow by at most '
+                  f'{LAG_GROWTH_S:g} s')
         growing = {n: round(v, 2) for n, v in slopes.items()
                    if math.isfinite(v) and v > self.c.rss_slope_limit}
         res.check(f'no node grows faster than {self.c.rss_slope_limit:g} MB/min', not growing,

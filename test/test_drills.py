@@ -198,3 +198,14 @@ def test_track_score_in_a_window_counts_only_the_tracks_stamped_inside_it():
     whole = track_score(outputs, truth, 0.0)
     assert whole['recall'] == pytest.approx(0.5, abs=0.03) and whole['id_switches'] == 0
     assert math.isnan(track_score(outputs, truth, 0.0, window=(10.0, 11.0))['recall'])
+
+
+def test_lag_growth_compares_the_first_and_last_quarter_of_the_run():
+    from smart_store.drills import lag_growth
+
+    steady = [(t, 0.1) for t in range(40)]
+    assert lag_growth(steady) == (0.1, 0.1)
+    growing = [(t, 0.1 + 0.05 * t) for t in range(40)]   # a queue filling up
+    first, last = lag_growth(list(reversed(growing)))   # order of arrival does not matter
+    assert first == pytest.approx(0.32, abs=0.01) and last == pytest.approx(1.87, abs=0.01)
+    assert all(math.isnan(v) for v in lag_growth(steady[:5]))
