@@ -1476,8 +1476,9 @@ def run_drills(kinds: Sequence[str], config: DrillConfig,
         except Exception as err:  # noqa: BLE001 - one drill's failure must not hide the others
             import traceback  # noqa: PLC0415
 
+            # One line on the console; the traceback only in drill.json, for whoever debugs.
             result = DrillResult(kind, error=f'{type(err).__name__}: {err}')
-            result.notes.append(traceback.format_exc())
+            result.figures['traceback'] = traceback.format_exc()
         result.wall_s = time.monotonic() - t0
         results.append(result)
         if on_result is not None:

@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
             print(f'  note: {note.rstrip()}')
         if args.verbose:
             for key, value in result.figures.items():
+                if key == 'traceback':
+                    continue  # in drill.json
                 print(f'  {key}: {json.dumps(value, default=str)}')
         sys.stdout.flush()
 

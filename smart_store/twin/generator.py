@@ -55,6 +55,8 @@ from smart_store.twin.world import World, can_reach
 
 __all__ = ["generate_scenario", "scenario_to_yaml", "similar_weight_pairs", "to_yaml"]
 
+# Visits of one generated run (spread over its duration: the long-run drill plays 100 in 10 min)
+MAX_SHOPPERS = 200
 _END_SLACK = 2.0        # s: everybody out this long before the end
 _ACTION_KEY = re.compile(r"^shoppers\[(\d+)\]\.actions\[(\d+)\]")
 
@@ -102,8 +104,8 @@ def generate_scenario(cfg: StoreConfig, seed: int, *, shoppers: int = 8, duratio
     With ``verify`` the scenario is also played in a ``World`` and trimmed (trailing action
     groups of the latest leavers dropped) until congestion no longer makes anyone leave later
     than ``duration - 2 s`` or skip an action."""
-    if not isinstance(shoppers, int) or shoppers < 1 or shoppers > 60:
-        raise ValueError(f"shoppers must be an integer 1-60, got {shoppers!r}")
+    if not isinstance(shoppers, int) or shoppers < 1 or shoppers > MAX_SHOPPERS:
+        raise ValueError(f"shoppers must be an integer 1-{MAX_SHOPPERS}, got {shoppers!r}")
     if not (math.isfinite(duration) and 15.0 <= duration <= 3600.0):
         raise ValueError(f"duration must be 15-3600 s, got {duration!r}")
     for key, val in (("crowding", crowding), ("simultaneous", simultaneous),
@@ -204,8 +206,10 @@ class _Gen:
         return any(self._reachable(person, lane, h) for h in ("right", "left"))
 
     def _choose_lane(self, person: _Person, hot: str, crowding: float,
-                     similar: float) -> tuple[Lane, str | None]:
-        """A lane with stock left (and its similar-weight neighbour if that was the draw)."""
+                     similar: float) -> tuple[Lane | None, str | None]:
+        """A lane with stock left (and its similar-weight neighbour if that was the draw);
+        ``None`` once every lane is nearly empty (a long run with many visits: nobody
+        restocks during it, so the later shoppers find less and leave with less)."""
         rng = self.rng
         by_id = {ln.id: ln for ln in self.lanes}
         if self.pairs and rng.random() < similar:
@@ -219,6 +223,8 @@ class _Gen:
             pool = hot_pool or pool
         if person.child:
             pool = [ln for ln in pool if ln.shelf_id in ("shelf_c", "shelf_d")] or pool
+        if not pool:
+            return None, None
         return pool[int(rng.integers(len(pool)))], None
 
     def _pick(self, person: _Person, lane: Lane, qty: int | None = None) -> dict[str, Any]:
@@ -245,7 +251,7 @@ class _Gen:
             n_groups = 1 if person.child else int(rng.integers(1, 4))
             for _ in range(n_groups):
                 lane, neighbour = self._choose_lane(person, hot, crowding, similar)
-                if not self._reachable_any(person, lane):
+                if lane is None or not self._reachable_any(person, lane):
                     continue
                 group: list[dict[str, Any]] = [{"walk_to": {"lane": lane.id}}]
                 if rng.random() < 0.35:

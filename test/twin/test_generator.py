@@ -179,3 +179,19 @@ def test_each_knob_moves_what_it_names(cfg: StoreConfig) -> None:
     assert low["unscanned_adults"] < 0.05 and high["unscanned_adults"] > 0.8
     assert _stats(cfg, shoppers=4, family_share=0.0)["shoppers"] == 4
     assert _stats(cfg, family_share=0.0)["shoppers"] == 10
+
+
+def test_more_visits_than_the_shelves_hold_leave_the_later_shoppers_with_less(
+        cfg: StoreConfig) -> None:
+    # 150 visits in 15 min empty the shelves (nobody restocks): no error, no lane over-picked.
+    scen = generate_scenario(cfg, 4, shoppers=150, duration=900.0, verify=False)
+    taken: dict[str, int] = {}
+    for shopper in scen.shoppers:
+        for action in shopper.actions:
+            if isinstance(action, Pick):
+                taken[action.lane] = taken.get(action.lane, 0) + action.qty
+    assert len(scen.shoppers) == 150 and sum(taken.values()) > 100
+    for lane, qty in taken.items():
+        assert qty < cfg.planogram[lane].facings, (lane, qty)
+    with pytest.raises(ValueError, match='shoppers must be an integer 1-200'):
+        generate_scenario(cfg, 4, shoppers=201, duration=900.0, verify=False)
