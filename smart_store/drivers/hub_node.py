@@ -121,6 +121,7 @@ class HubDriverNode(Node):
             values.append(KeyValue(key='error_overlong', value=str(r.splitter_overlong)))
             values.append(KeyValue(key='stamps_clamped', value=str(self.stamps.clamped)))
             values.append(KeyValue(key='stamp_resets', value=str(self.stamps.resets)))
+            values.append(KeyValue(key='publish_refused', value=str(self.gate.refused)))
             msg.status.append(DiagnosticStatus(
                 level=level, name=f'{self.get_name()}: {r.hub_id}', hardware_id=r.port,
                 message=s.state if s.state == 'open' else (s.last_error or s.state),

@@ -5,7 +5,10 @@ that runs shutdown. ``PublishGate`` is what those threads publish through: once 
 started stopping (``close()``), a publish is dropped and counted; a publish that fails because
 the ROS context or the publisher is gone by then (shut down under the thread's feet) is dropped
 and counted too. Nothing is printed: losing the last few samples of a run at Ctrl-C is
-expected, not an error. A failure while the node is running normally still raises.
+expected, not an error. The same errors while the node runs normally are the middleware
+refusing the write (Fast DDS back-pressure: a reliable writer whose reader has not acknowledged
+its history in time): counted in ``refused`` (the hub drivers report it in their diagnostics),
+the thread goes on with the next sample. Any other failure (a wrong message type) raises.
 
 Pure Python, no ROS: the node hands in its context's ``ok`` and the exception types.
 """
@@ -27,6 +30,7 @@ class PublishGate:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self.dropped = 0   # publishes dropped at (or after) shutdown
+        self.refused = 0   # publishes the middleware refused while running
 
     @property
     def closed(self) -> bool:
@@ -50,7 +54,9 @@ class PublishGate:
         except self._errors:
             if self._closed.is_set() or not self._alive():
                 return self._drop()
-            raise
+            with self._lock:
+                self.refused += 1
+            return False
         return True
 
     def _alive(self) -> bool:
