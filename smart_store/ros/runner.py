@@ -65,8 +65,8 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None, *,
     ConfigError gives (file, key, problem) and exit code 2, never a traceback.
 
     With ``orderly_shutdown=False`` rclpy's signal handlers turn SIGINT and SIGTERM (a
-    supervisor, `kill`, launch) into a context shutdown, inside the signal handler, which ends spin() with
-    ExternalShutdownException. A node whose own threads publish (the drivers' reader and
+    supervisor, `kill`, launch) into a context shutdown, inside the signal handler, which ends
+    spin() with ExternalShutdownException. A node whose own threads publish (the drivers' reader and
     capture threads) would then publish into a dead context for as long as it takes the main
     thread to destroy the node. ``orderly_shutdown=True`` handles the two signals here
     instead: the signal only ends the spin loop, then ``node.destroy_node()`` stops and joins
