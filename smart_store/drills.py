@@ -44,8 +44,9 @@ those of ``demo``/``bench`` (20-169).
     A generated scenario with many shoppers; each node's resident memory is sampled every 10 s
     and its growth (least-squares slope, MB/min) checked, and queues are checked through the
     lag of /tracking/tracks (arrival in sim time minus header stamp; its median in the last
-    quarter of the run may exceed the first quarter's by ``LAG_GROWTH_S``), with the receipt
-    score.
+    quarter of the run may exceed the first quarter's by ``LAG_GROWTH_S``); with ground-truth
+    tracks a receipt per visit, with the learned tracker one receipt row per session and the
+    receipt score reported.
 """
 
 from __future__ import annotations
@@ -1196,9 +1197,19 @@ class Drills:
         res.figures['receipts'] = s.as_dict()
         res.check('no node restarted', not sum(out.result.restarts.values()),
                   f'restarts {dict(out.result.restarts)}')
-        res.check('a receipt per visit', s.receipts == s.visits and not s.unmatched_visits,
-                  f'{s.receipts} receipts for {s.visits} visits ({s.exact} exact, '
-                  f'{s.reviewed} to review)')
+        billed = (f'{s.receipts} receipts for {s.visits} visits ({s.exact} exact, '
+                  f'{s.reviewed} to review; {s.unmatched_visits} visit(s) without a receipt, '
+                  f'{s.unmatched_receipts} receipt(s) matching no visit)')
+        if self.c.ablation is None:
+            # The learned perception's ghost and lost tracks are issue 6's accuracy; this
+            # drill is about memory and queues over a long run: reported, not checked.
+            res.check('one receipt row per session', out.rows == len(out.receipts),
+                      f'{out.rows} rows for {len(out.receipts)} sessions')
+            res.notes.append(f'receipt accuracy of the learned perception (not checked '
+                             f'here): {billed}')
+        else:
+            res.check('a receipt per visit', s.receipts == s.visits and not s.unmatched_visits,
+                      billed)
         # Queues: the lag of the tracker's output (every frame set's path through the graph)
         # at the end of the run against its start.
         lags = output_lags(out.run_dir / 'results' / 'outputs', '/tracking/tracks',
