@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ def add_parser(sub: Any, name: str) -> None:
     p.add_argument('--live', action='store_true',
                    help='publish on ROS topics with /clock instead of recording')
     p.add_argument('--rate', type=float, default=1.0, help='live: sim seconds per wall second')
+    p.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='TIMEOUT',
+                   help='live: before playing, wait up to TIMEOUT s until /clock has a matched '
+                   'subscription (whatever runs on sim time reads it; what is published before '
+                   'a reader has matched is lost to it)')
     p.add_argument('--list', action='store_true', help='list the library scenarios and exit')
     p.add_argument('--resolution', default=None, metavar='WxH',
                    help='render size for every camera, e.g. 320x240 (default: the camera\'s)')
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     run_ = TwinRun(cfg, scenario, RunOptions(images=not args.no_images, end=args.duration))
     out = args.output or Path('out') / scenario.name
     if args.live:
-        return _live(run_, args.rate, out / 'truth')
+        return _live(run_, args.rate, out / 'truth', args.wait_for_subscribers)
     bar = Progress(f'[sim] {scenario.name}', run_.end)
     try:
         bag = record_run(run_, out, storage=args.storage, overwrite=args.overwrite,
@@ -132,12 +137,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live(run_: Any, rate: float, truth_dir: Path) -> int:
+def _live(run_: Any, rate: float, truth_dir: Path, wait_s: float = 0.0) -> int:
     """Publish the run on its topics with ``/clock`` at ``rate``; the ground truth of what was
-    played goes to ``truth_dir`` when it ends (or is stopped)."""
+    played goes to ``truth_dir`` when it ends (or is stopped). ``wait_s``: first wait that long
+    at most for a /clock subscriber."""
     import rclpy  # noqa: PLC0415
     from rclpy.signals import SignalHandlerOptions  # noqa: PLC0415
 
+    from smart_store.cli.replay import SETTLE_S  # noqa: PLC0415
     from smart_store.ros.player import Player  # noqa: PLC0415
     from smart_store.ros.runner import StopOnSignal  # noqa: PLC0415
 
@@ -146,6 +153,17 @@ def _live(run_: Any, rate: float, truth_dir: Path) -> int:
     node = rclpy.create_node('smart_store_twin')
     topics = {t.name: (t.type, t.qos) for t in run_.topics()}
     player = Player(node, topics, rate=rate, clock=True)
+    if wait_s > 0:
+        waited = time.monotonic()
+        clock_pub = player.clock_publisher
+        while (clock_pub is not None and not clock_pub.get_subscription_count()
+               and time.monotonic() - waited < wait_s and not stop.event.is_set()):
+            time.sleep(0.05)
+        if clock_pub is not None and not clock_pub.get_subscription_count():
+            print(f'[sim live] after {wait_s:g} s no subscriber on /clock; playing anyway',
+                  file=sys.stderr, flush=True)
+        else:
+            time.sleep(SETTLE_S)  # the subscriber side matches a moment after the publisher
     bar = Progress(f'[sim live] {run_.scenario.name}', run_.end)
     try:
         player.play(run_.messages(on_time=bar.update),

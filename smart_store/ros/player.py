@@ -74,6 +74,11 @@ class Player:
         self._clock_period_ns = int(1e9 / clock_hz)
         self.stats = PlayStats()
 
+    @property
+    def clock_publisher(self) -> Publisher | None:
+        """The /clock publisher (None when the player publishes no clock)."""
+        return self._clock_pub
+
     def wait_for_subscribers(self, expected: dict[str, int], timeout: float,
                              spin: Callable[[], None] | None = None) -> dict[str, tuple[int, int]]:
         """Wait until each topic's publisher has matched ``expected[topic]`` subscriptions.

@@ -70,7 +70,8 @@ def test_sim_live_publishes_sensor_topics_on_sim_time_at_the_rate_and_writes_tru
         listener = Listener('sim_live_test')
         proc = subprocess.Popen(
             [str(ROOT / 'smart-store'), 'sim', 'single_shopper', '--live', '--no-images',
-             '--rate', str(rate), '--duration', str(duration), '-o', str(out)],
+             '--rate', str(rate), '--duration', str(duration), '-o', str(out),
+             '--wait-for-subscribers', '20'],
             env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         listener.spin_while(proc, 60.0)
         for _ in range(20):
