@@ -27,6 +27,10 @@ RELIABLE_IMAGES = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.VOLATILE)
 
 
+# How long a refused write of a reliable topic is retried before it is dropped (s).
+RELIABLE_RETRY_S = 2.0
+
+
 def ros_msg_class(typename: str) -> type:
     """``sensor_msgs/msg/Image`` -> the rclpy message class."""
     pkg, kind, name = typename.split('/')
@@ -65,10 +69,13 @@ class Player:
         self._node = node
         self._rate = rate
         self._pubs: dict[str, Publisher] = {}
+        self._reliable: set[str] = set()  # recorded reliable (not images made reliable here)
         for topic, (typename, role) in topics.items():
             reliable = reliable_images and typename == 'sensor_msgs/msg/Image'
             qos: QoSProfile = RELIABLE_IMAGES if reliable else profile(role)
             self._pubs[topic] = node.create_publisher(ros_msg_class(typename), topic, qos)
+            if qos.reliability == ReliabilityPolicy.RELIABLE and not reliable:
+                self._reliable.add(topic)
         self._sinks: dict[str, Callable[[int, bytes], None]] = dict(sinks or {})
         self._clock_pub = node.create_publisher(Clock, '/clock', SENSOR) if clock else None
         self._clock_period_ns = int(1e9 / clock_hz)
@@ -108,12 +115,18 @@ class Player:
             self._clock_pub.publish(msg)
 
     def _publish(self, pub: Publisher, topic: str, data: bytes) -> bool:
-        """Publish, retrying a refused write twice; a message still refused is a counted,
-        logged drop (never a traceback that ends the replay)."""
+        """Publish, retrying a refused write; a message still refused is a counted, logged
+        drop (never a traceback that ends the replay).
+
+        A topic recorded reliable (events, state) is retried for up to ``RELIABLE_RETRY_S``:
+        a reliable reader is owed every message, so the replay falls behind (the messages
+        count as late) rather than lose one. Best-effort topics (images, ranges) get two
+        retries: their readers expect losses and the newest sample matters more."""
         err: Exception | None = None
-        for attempt in range(3):
-            if attempt:
-                time.sleep(0.02 * attempt)  # give the reader a moment to acknowledge
+        reliable = topic in self._reliable
+        deadline = time.monotonic() + (RELIABLE_RETRY_S if reliable else 0.0)
+        attempt = 0
+        while True:
             try:
                 pub.publish(data)
                 return True
@@ -123,6 +136,10 @@ class Player:
                 if not self._node.context.ok():
                     raise  # shut down (Ctrl-C): the caller stops, this is no drop
                 err = exc
+            attempt += 1
+            if attempt >= 3 and time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.02 * attempt, 0.1))  # give the reader a moment to acknowledge
         self.stats.failed[topic] += 1
         if self.stats.failed[topic] in (1, 10, 100) or self.stats.failed[topic] % 1000 == 0:
             self._node.get_logger().warning(

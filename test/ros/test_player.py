@@ -98,3 +98,34 @@ def test_a_refused_write_is_retried_then_a_counted_drop_and_the_replay_goes_on()
     assert pub.sent == [bytes([i]) for i in (0, 1, 3, 4)]  # the rest went out
     assert pub.calls == 4 + 3                               # the refused one: tried 3 times
     assert stats.failed == {'/cameras/a/image_raw': 1} and stats.published == 4
+
+
+def test_a_reliable_topic_is_retried_until_the_reader_catches_up() -> None:
+    from smart_store.msg import LaneWeightArray  # noqa: F401 - the interfaces are built
+
+    rclpy.init()
+    try:
+        node = rclpy.create_node('player_reliable_retry_test')
+        player = Player(node, {'/shelves/weights': ('smart_store/msg/LaneWeightArray',
+                                                    'events')}, clock=False, rate=100.0)
+        assert '/shelves/weights' in player._reliable  # recorded reliable
+        refusals = iter(range(6))                       # refused 6 times, then accepted
+
+        class SlowReader(_RefusingPublisher):
+            def publish(self, data: bytes) -> None:
+                self.calls += 1
+                if next(refusals, None) is not None:
+                    from rclpy.impl.implementation_singleton import (
+                        rclpy_implementation as _rclpy,
+                    )
+                    raise _rclpy.RCLError('Failed to publish: cannot publish data')
+                self.sent.append(data)
+
+        pub = SlowReader(refuse=set())
+        player._pubs['/shelves/weights'] = pub  # type: ignore[assignment]
+        stats = player.play([(0, '/shelves/weights', b'\x01')])
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    assert pub.sent == [b'\x01'] and pub.calls == 7   # delivered, not dropped after 3 tries
+    assert not stats.failed and stats.published == 1
