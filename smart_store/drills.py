@@ -613,6 +613,7 @@ class Drills:
         self._references: dict[tuple[str, str | None], RunOutcome] = {}
         # 200-231: apart from the pipelines of demo/bench (20-169) running beside a drill
         self.domain_id = 200 + os.getpid() % 32
+        self._runs = 0
 
     def log(self, text: str) -> None:
         self.c.log(text)
@@ -684,8 +685,13 @@ class Drills:
         abl = self.c.ablation if ablation is ... else ablation
         run_dir = self._run_dir(label, recording)
         start_ns, _ = bag_time_range(run_dir / 'bag')
+        # A fresh domain for every run: a kill run leaves the shared-memory state of the
+        # participants it killed with -9 behind, and a store_layout started in that domain
+        # by the next run was seen to die of SIGSEGV during discovery.
+        domain = 200 + (self.domain_id - 200 + self._runs) % 32
+        self._runs += 1
         pipeline = Pipeline(cfg, run_dir, ablation=abl,  # type: ignore[arg-type]
-                            domain_id=self.domain_id)
+                            domain_id=domain)
         published: Counter[str] = Counter()
         speed = rate or self.c.rate
         self.log(f'[drill] run {label}: {len(pipeline.graph)} nodes'
