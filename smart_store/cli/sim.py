@@ -154,12 +154,8 @@ def _live(run_: Any, rate: float, truth_dir: Path, wait_s: float = 0.0) -> int:
     topics = {t.name: (t.type, t.qos) for t in run_.topics()}
     player = Player(node, topics, rate=rate, clock=True)
     if wait_s > 0:
-        waited = time.monotonic()
-        clock_pub = player.clock_publisher
-        while (clock_pub is not None and not clock_pub.get_subscription_count()
-               and time.monotonic() - waited < wait_s and not stop.event.is_set()):
-            time.sleep(0.05)
-        if clock_pub is not None and not clock_pub.get_subscription_count():
+        if player.wait_for_subscribers({'/clock': 1}, wait_s,
+                                       keep_going=lambda: not stop.event.is_set()):
             print(f'[sim live] after {wait_s:g} s no subscriber on /clock; playing anyway',
                   file=sys.stderr, flush=True)
         else:

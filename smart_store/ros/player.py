@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from rclpy.exceptions import InvalidHandle
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 from rclpy.publisher import Publisher
@@ -81,27 +80,28 @@ class Player:
         self._clock_period_ns = int(1e9 / clock_hz)
         self.stats = PlayStats()
 
-    @property
-    def clock_publisher(self) -> Publisher | None:
-        """The /clock publisher (None when the player publishes no clock)."""
-        return self._clock_pub
-
     def wait_for_subscribers(self, expected: dict[str, int], timeout: float,
-                             spin: Callable[[], None] | None = None) -> dict[str, tuple[int, int]]:
+                             spin: Callable[[], None] | None = None,
+                             keep_going: Callable[[], bool] = lambda: True
+                             ) -> dict[str, tuple[int, int]]:
         """Wait until each topic's publisher has matched ``expected[topic]`` subscriptions.
 
         Seeing a node in the graph does not mean its subscriptions have matched this player's
         publishers yet; whatever is published before they match is lost to a volatile
         subscriber (the billing node's entry scans, the shelf-events node's lane weights).
         Returns ``{topic: (matched, expected)}`` for the topics still short after ``timeout``
-        s (empty when all matched). Topics this player does not publish are ignored.
+        s, or when ``keep_going()`` turns false (empty when all matched). ``/clock`` counts
+        when this player publishes the clock; other topics it does not publish are ignored.
         """
+        pubs = dict(self._pubs)
+        if self._clock_pub is not None:
+            pubs['/clock'] = self._clock_pub
         deadline = time.monotonic() + timeout
         while True:
-            short = {t: (self._pubs[t].get_subscription_count(), n)
+            short = {t: (pubs[t].get_subscription_count(), n)
                      for t, n in expected.items()
-                     if t in self._pubs and self._pubs[t].get_subscription_count() < n}
-            if not short or time.monotonic() >= deadline:
+                     if t in pubs and pubs[t].get_subscription_count() < n}
+            if not short or time.monotonic() >= deadline or not keep_going():
                 return short
             if spin is not None:
                 spin()
@@ -130,8 +130,6 @@ class Player:
             try:
                 pub.publish(data)
                 return True
-            except InvalidHandle:
-                raise  # the node is gone (shutdown): not a refused write
             except _rclpy.RCLError as exc:  # the middleware refused the write
                 if not self._node.context.ok():
                     raise  # shut down (Ctrl-C): the caller stops, this is no drop

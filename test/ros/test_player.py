@@ -129,3 +129,26 @@ def test_a_reliable_topic_is_retried_until_the_reader_catches_up() -> None:
         rclpy.try_shutdown()
     assert pub.sent == [b'\x01'] and pub.calls == 7   # delivered, not dropped after 3 tries
     assert not stats.failed and stats.published == 1
+
+
+def test_the_clock_counts_as_a_played_topic_and_a_stop_ends_the_wait() -> None:
+    from rosgraph_msgs.msg import Clock
+
+    from smart_store.ros.qos import SENSOR
+
+    rclpy.init()
+    try:
+        node = rclpy.create_node('player_clock_wait_test')
+        player = Player(node, {}, clock=True)
+        wall0 = time.monotonic()
+        assert player.wait_for_subscribers({'/clock': 1}, 20.0,
+                                           keep_going=lambda: False) == {'/clock': (0, 1)}
+        assert time.monotonic() - wall0 < 1.0  # a stop request does not wait out the timeout
+        reader = rclpy.create_node('player_clock_reader')
+        reader.create_subscription(Clock, '/clock', lambda _m: None, SENSOR)
+        assert player.wait_for_subscribers({'/clock': 1}, 20.0) == {}
+        assert Player(node, {}, clock=False).wait_for_subscribers({'/clock': 1}, 0.1) == {}
+        reader.destroy_node()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
