@@ -883,6 +883,7 @@ class Drills:
         from smart_store.evaluation.html_report import load_outputs  # noqa: PLC0415
         from smart_store.evaluation.receipts import match, score  # noqa: PLC0415
         from smart_store.evaluation.runs import load_run  # noqa: PLC0415
+        from smart_store.pipeline import END_TAIL_S  # noqa: PLC0415
         from smart_store.twin.scenario import load_scenario  # noqa: PLC0415
 
         res = DrillResult('kill_camera')
@@ -908,8 +909,6 @@ class Drills:
         cfg, recording = self.recording('camera_dropout')
         dead = [(f.start, f.end if f.end is not None else math.inf)
                 for f in scen.camera_faults if f.kind == 'dead']
-        from smart_store.pipeline import END_TAIL_S  # noqa: PLC0415
-
         # The learned tracker loses people (a lost track's session is billed after its
         # timeout): the whole tail, not the short one of the ground-truth runs.
         out = self.run(f'camera_dropout-{"learned" if learned else "truth"}', cfg, recording,
@@ -955,21 +954,18 @@ class Drills:
         accuracy = (f'{s.exact} exact, {s.reviewed} to review; silently wrong: '
                     f'{silent or "none"}' + (f'; {"; ".join(s.mismatches)}' if s.mismatches
                                                else ''))
+        billed = (f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} '
+                  f'visit(s) without a receipt, {s.unmatched_receipts} receipt(s) matching no '
+                  f'visit')
+        once = not s.unmatched_visits and out.rows == len(out.receipts)
         if learned:
             # What the learned perception bills is issue 6's accuracy (the same errors on
             # intact cameras, see the README's results): reported here, not a drill check.
-            res.check('every visit billed, exactly once', not s.unmatched_visits
-                      and out.rows == len(out.receipts),
-                      f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} '
-                      f'visit(s) without a receipt, {s.unmatched_receipts} receipt(s) matching '
-                      f'no visit')
+            res.check('every visit billed, exactly once', once, billed)
             res.notes.append(f'receipt accuracy of the learned perception (not checked '
                              f'here): {accuracy}')
             return res
-        res.check('one receipt per visit', s.receipts == s.visits and not s.unmatched_visits
-                  and out.rows == len(out.receipts),
-                  f'{s.receipts} receipts for {s.visits} visits; {s.unmatched_visits} visit(s) '
-                  f'without a receipt, {s.unmatched_receipts} receipt(s) matching no visit')
+        res.check('one receipt per visit', once and s.receipts == s.visits, billed)
         res.check('receipts exact or sent to review (no silent wrong charge)', not silent,
                   accuracy)
         return res
