@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     import rclpy  # noqa: PLC0415 - only this command needs ROS
 
-    from smart_store.ros.player import Player  # noqa: PLC0415
+    from smart_store.ros.player import DRAIN_S, Player  # noqa: PLC0415
     from smart_store.twin.bag import bag_time_range, bag_topics, read_bag  # noqa: PLC0415
 
     topics = bag_topics(bag)
@@ -115,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
                         on_progress=progress)
             if not args.loop or stop.event.is_set():
                 break
+        if not stop.event.is_set():
+            short = player.drain()
+            if short:
+                print(f'[replay] {", ".join(short)}: not every subscriber acknowledged the '
+                      f'last messages within {DRAIN_S:g} s', file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         pass
     finally:

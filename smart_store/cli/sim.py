@@ -145,7 +145,7 @@ def _live(run_: Any, rate: float, truth_dir: Path, wait_s: float = 0.0) -> int:
     from rclpy.signals import SignalHandlerOptions  # noqa: PLC0415
 
     from smart_store.cli.replay import SETTLE_S  # noqa: PLC0415
-    from smart_store.ros.player import Player  # noqa: PLC0415
+    from smart_store.ros.player import DRAIN_S, Player  # noqa: PLC0415
     from smart_store.ros.runner import StopOnSignal  # noqa: PLC0415
 
     stop = StopOnSignal()   # Ctrl-C / SIGTERM end the play; then the context goes down
@@ -164,6 +164,9 @@ def _live(run_: Any, rate: float, truth_dir: Path, wait_s: float = 0.0) -> int:
     try:
         player.play(run_.messages(on_time=bar.update),
                     keep_going=lambda: not stop.event.is_set())
+        if not stop.event.is_set() and player.drain():
+            print(f'[sim live] not every subscriber acknowledged the last messages within '
+                  f'{DRAIN_S:g} s', file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -152,3 +152,42 @@ def test_the_clock_counts_as_a_played_topic_and_a_stop_ends_the_wait() -> None:
         node.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_drain_waits_for_the_last_reliable_messages_to_be_acknowledged() -> None:
+    from rclpy.serialization import serialize_message
+    from smart_store.msg import EntryEvent
+
+    from smart_store.ros.qos import EVENTS_VOLATILE
+
+    rclpy.init()
+    try:
+        node = rclpy.create_node('player_drain_test')
+        topics = {'/entry/events': ('smart_store/msg/EntryEvent', 'events')}
+        player = Player(node, topics, clock=False, rate=1000.0)
+        listener = rclpy.create_node('player_drain_listener')
+        got: list[EntryEvent] = []
+        listener.create_subscription(EntryEvent, '/entry/events', got.append,
+                                     EVENTS_VOLATILE)
+        assert player.wait_for_subscribers({'/entry/events': 1}, 20.0) == {}
+        time.sleep(0.5)  # the subscriber side matches a moment after the publisher
+        data = serialize_message(EntryEvent(event_id='e1'))
+        player.play([(i * 1_000_000, '/entry/events', data) for i in range(50)])
+        assert player.drain(timeout=10.0) == []
+        deadline = time.monotonic() + 10.0
+        while len(got) < 50 and time.monotonic() < deadline:
+            rclpy.spin_once(listener, timeout_sec=0.05)
+        assert len(got) == 50 and all(m.event_id == 'e1' for m in got)
+
+        class Unacknowledged:   # a matched reader that never acknowledges
+            def wait_for_all_acked(self, timeout: object) -> bool:
+                return False
+
+        player._pubs['/entry/events'] = Unacknowledged()  # type: ignore[assignment]
+        wall0 = time.monotonic()
+        assert player.drain(timeout=0.2) == ['/entry/events']
+        assert time.monotonic() - wall0 < 1.0
+        listener.destroy_node()
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
