@@ -6,11 +6,13 @@ Pure Python + numpy / scipy; the ROS shell is node.py. Every threshold is an
 :class:`ArbiterPolicy` field; defaults are given in brackets.
 
 When events are decided
-    A weight event waits until ``now >= event.end + decision_delay_s`` [1.0 s], so a reach
-    published after the weight settled still counts. A PICK decided with no reach is kept for
-    ``reach_memory_s`` [60 s]: a reach of a known track that arrives later and explains it (a
-    respawned reach detector catching up, a lagging stage) is then applied like a timely one,
-    plus an ``other`` review ("late reach") for its session, instead of the item going unbilled.
+    A weight event waits until ``now >= event.end + decision_delay_s`` [1.5 s], so a reach
+    published after the weight settled still counts (a beam-only reach comes ~1.1 s after
+    its beam: 2 x the detector's settle_wait, the next track frame, the tracker's lag).
+    A PICK decided with no reach is kept for ``reach_memory_s`` [60 s]: a reach of a known
+    track that arrives later and explains it (a respawned reach detector catching up, a
+    lagging stage) is then applied like a timely one, plus an ``other`` review ("late reach")
+    for its session, instead of the item going unbilled.
     Events are decided in WINDOWS - events of one shelf whose time windows
     overlap (within ``window_gap_s`` [0.25 s]) or that share a candidate reach - a window only
     once all its events are ripe, and windows strictly in order of their first start: a later

@@ -20,8 +20,10 @@ class ArbiterPolicy:
 
     # ---- when to decide ------------------------------------------------------------------
     #: A weight event is decided once ``now >= event.end + decision_delay_s`` (and every
-    #: pending event it is coupled with is too): reaches published late still count.
-    decision_delay_s: float = 1.0
+    #: pending event it is coupled with is too): reaches published late still count. 1.0 s
+    #: missed beam-only reaches (the reach detector decides them 0.8 s after their beam, on
+    #: its next 5 Hz track frame, after the tracker's lag) by tens of milliseconds.
+    decision_delay_s: float = 1.5
     #: A reach's hand-in interval is widened by this much on both sides when matching weight
     #: events (the load cell lags the wrist, and a pick settles after the hand has left).
     reach_margin_s: float = 0.5

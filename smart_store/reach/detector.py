@@ -92,6 +92,11 @@ class _LaneVolume:
     front_x1: float
 
 
+def _level_miss(z: float, vol: _LaneVolume) -> float:
+    """How far (m) a height is outside a lane's opening, 0.1 m of slack (0 = at that level)."""
+    return max(0.0, vol.lo[2] - 0.1 - z, z - vol.hi[2] - 0.1)
+
+
 class ReachDetector:
     """Feed it tracks frame by frame and beam breaks as they come; collect reaches."""
 
@@ -347,9 +352,11 @@ class ReachDetector:
             if len(ranked) > 1 and ranked[1][0] - ranked[0][0] < self.p.beam_only_margin:
                 confidence = 0.25    # another shopper almost as near: the arbiter may review
             if z is not None:
-                # The hand's height picks the level; the beam alone cannot.
-                by_level = [v for v in lanes if v.lo[2] - 0.1 <= z <= v.hi[2] + 0.1]
-                level_lanes = by_level or lanes
+                # The hand's height ranks the levels (the beam alone cannot tell them apart):
+                # the level it is at first, the others after it, none dropped. A weak pose
+                # model's wrist height is often a level off (a top-board pick seen at the
+                # middle board), and the weight event's lane then still finds this reach.
+                level_lanes = sorted(lanes, key=lambda v: _level_miss(z, v))
         self.stats['beam_only'] += 1
         return Reach(event_id=f'rb-{beam.event_id}', track_id=track_id,
                      hand=hand,  # type: ignore[arg-type]

@@ -97,12 +97,18 @@ def reach(
     )
 
 
+#: The hand-written sequences are timed for a 1.0 s decision delay (each ``flush(now)`` sits
+#: just before or after ``event.end + 1.0``); the default delay (1.5 s, long enough for a
+#: beam-only reach) has its own tests in test_state.py.
+SEQUENCE_POLICY = ArbiterPolicy(decision_delay_s=1.0)
+
+
 class Shop:
     """Drives one :class:`CartArbiter` and keeps everything it emitted."""
 
     def __init__(self, policy: ArbiterPolicy | None = None) -> None:
         self.cfg = demo_cfg()
-        self.arb = CartArbiter(self.cfg, policy)
+        self.arb = CartArbiter(self.cfg, policy or SEQUENCE_POLICY)
         self.out: list[ArbiterOutput] = []
 
     def session(self, sid: str, *tracks: int, anonymous: bool = False) -> None:

@@ -306,3 +306,25 @@ def test_random_crowd_invariants_and_recovery(mk, seed):
     restored, out_restored = play(mk, steps, snapshot_after=cut)
     assert out_restored == outputs
     assert restored.arb.carts() == shop.arb.carts()
+
+
+def test_the_default_delay_waits_for_a_beam_only_reach(mk):
+    # The reach detector decides a beam break no pose reach explains 2 x settle_wait after the
+    # beam ends, on its next track frame (5 frame sets/s), after the tracker's lag (~0.12 s
+    # measured): a pick that settled as the beam ended must still find that reach in time.
+    from smart_store.arbiter import ArbiterPolicy
+    from smart_store.reach.detector import ReachParams
+
+    policy = ArbiterPolicy()
+    beam_only_latency = 2 * ReachParams().settle_wait + 1 / 5 + 0.12
+    assert policy.decision_delay_s > beam_only_latency
+    shop = mk.shop(policy)
+    shop.session("S1", 1)
+    shop.feed(mk.weight("w1", "A3a", -275.0, 15.99, 16.76))
+    assert shop.flush(16.76 + beam_only_latency) == []   # the beam (16.27-16.83) is not out yet
+    shop.feed(mk.reach("rb-b1", 1, ("A2a", "A3a"), 16.27, 16.83, dwell=(0.0, 0.0), conf=0.35,
+                       evidence=mk.BEAM))
+    out = shop.flush(16.76 + policy.decision_delay_s)
+    assert [type(o) for o in out if not isinstance(o, ReviewItem)] == [CartUpdate, Cart]
+    assert not [o for o in out if isinstance(o, ReviewItem)]   # no reachless / late review
+    assert shop.carts() == {"S1": {"ENERGY-250": 1}}

@@ -253,3 +253,17 @@ def test_a_sure_hand_beats_a_nearer_torso(cfg: StoreConfig) -> None:
     frames = [(i / FPS, {3: hand_track, 8: torso_track}) for i in range(60)]
     r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b6'),))
     assert r.track_id == 3 and r.hand == 'right'
+
+
+def test_beam_only_lanes_put_the_hands_level_first_and_keep_the_others(cfg: StoreConfig) -> None:
+    # The hand is seen at the middle board while the weight changes on the top board above it
+    # (a weak pose model's wrist height is often a level off): the top lane stays a candidate.
+    mid, top = lanes_of_level(cfg, 0, 1)[0], lanes_of_level(cfg, 0, 2)[0]
+    kp = wrist_at(cfg, body(cfg, mid), mid, -0.12)   # hovering in front: no pose reach
+    frames = [(i / FPS, {5: kp}) for i in range(60)]
+    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, mid, 1.0, 1.8, 'b7'),))
+    assert r.track_id == 5 and r.evidence == EVIDENCE_BEAM
+    assert r.lane_ids[0] == mid.id and top.id in r.lane_ids
+    levels = [next(i for i, level in enumerate(cfg.shelves[0].levels)
+                   if lane in {x.id for x in level.lanes}) for lane in r.lane_ids]
+    assert levels[0] == 1 and levels == sorted(levels, key=lambda i: abs(i - 1))
