@@ -22,6 +22,17 @@ wrists are too unsure to use) is nearest to where the beam was broken: confidenc
 is near. Lanes are listed with the time spent in each, most first, so a reach that spans two
 lanes names both.
 
+Shadowed reaches: the sensor reports the NEAREST crossing of the front face only, so while one
+arm breaks the beam a second shopper's arm farther along the shelf is invisible to it. When a
+beam break is retired, every other track whose sure hand (within ``shadow_hand_front`` in front
+of the face) or torso (within ``shadow_body_front``) was farther along the beam than the break,
+during the break, and that has no pose reach of its own on that shelf then, gets a reach on the
+lanes at its own position (a torso at least ``shadow_body_clear`` beyond the break: the lanes
+within ``shadow_body_span`` either side), confidence ``shadow_confidence`` (below any
+beam-only reach), evidence BEAM, id ``rs-<beam>-<track>``.
+A shadowed reach that explains no weight change is a reach without a take; the arbiter's
+assignment prefers any better-evidenced hand.
+
 Pure Python + numpy; no ROS.
 """
 
@@ -60,6 +71,12 @@ class ReachParams:
     body_penalty: float = 0.3       # m added to a torso distance (a seen hand is better evidence)
     beam_only_margin: float = 0.25  # m: a runner-up this close lowers the confidence
     max_gap: float = 0.6            # s without the track before an open reach is closed
+    shadow_hand_front: float = 0.35  # m: a hand this close in front of the face may reach ...
+    shadow_body_front: float = 0.75  # m: ... or a torso this close (the arm's length)
+    shadow_body_span: float = 0.45   # m along the shelf either side of a torso it may reach
+    shadow_body_clear: float = 0.25  # m a torso must be beyond the break (nearer: it may be
+                                     # the arm that broke it, the beam-only runner-up case)
+    shadow_confidence: float = 0.2   # of a reach inferred from a shadowed beam
 
 
 @dataclass
@@ -121,7 +138,8 @@ class ReachDetector:
         self._used_beams: set[str] = set()
         self._emitted: list[Reach] = []
         self.stats = {'frames': 0, 'dropped_nonfinite': 0, 'dropped_old': 0, 'reaches': 0,
-                      'beam_only': 0, 'pose_only': 0, 'confirmed': 0, 'late_beams': 0}
+                      'beam_only': 0, 'pose_only': 0, 'confirmed': 0, 'late_beams': 0,
+                      'shadowed': 0}
         self._last_t = -np.inf
 
     # ------------------------------------------------------------------ geometry
@@ -263,11 +281,15 @@ class ReachDetector:
                          if now - r.end < 30.0]
         for beam in [b for b in self._beams if now - b.end >= self.p.settle_wait * 2]:
             self._beams.remove(beam)
+            credited = {r.track_id for r in out if beam.event_id in r.beam_break_ids}
+            credited |= {r.track_id for r in self._emitted if beam.event_id in r.beam_break_ids}
             if beam.event_id not in self._used_beams:
                 reach = self._beam_only(beam)
                 if reach is not None:
                     out.append(reach)
+                    credited.add(reach.track_id)
             self._used_beams.discard(beam.event_id)
+            out.extend(self._shadowed(beam, credited))
         self.stats['reaches'] += len(out)
         return out
 
@@ -364,6 +386,67 @@ class ReachDetector:
                      lane_dwell=tuple(0.0 for _ in level_lanes), start=beam.start, end=beam.end,
                      confidence=confidence, evidence=EVIDENCE_BEAM,
                      beam_break_ids=(beam.event_id,), wrist_confidence=0.0)
+
+    def _shadowed(self, beam: BeamBreak, credited: set[int]) -> list[Reach]:
+        """Reaches of tracks whose arm the nearer crossing of ``beam`` hid (module docstring)."""
+        shelf = next((s for s in self.cfg.shelves if s.id == beam.shelf_id), None)
+        vols = self.volumes.get(beam.shelf_id, [])
+        if shelf is None or not vols:
+            return []
+        # Tracks with a pose reach of their own on this shelf during the break are seen.
+        seen = {r.track_id for r in self._emitted if r.shelf_id == beam.shelf_id
+                and min(beam.end, r.end) - max(beam.start, r.start) > -self.p.beam_time_slack}
+        seen |= {o.track for o in self._open.values() if o.shelf == beam.shelf_id}
+        beyond = beam.min_range + self.p.beam_tolerance   # along the front, from the sensor end
+        front = shelf.depth / 2.0
+        spots: dict[int, tuple[float, float, float | None]] = {}  # track -> (lo, hi, hand z)
+        for t, positions in self._last_positions:
+            if not beam.start - 0.2 <= t <= beam.end + 0.2:
+                continue
+            for track_id, kp in positions.items():
+                if track_id in credited or track_id in seen or track_id == 0:
+                    continue
+                spot: tuple[float, float, float | None] | None = None
+                for _hand, wrist, elbow, shoulder in HANDS:
+                    hp, _, _ = self._hand_point(kp, wrist, elbow, shoulder)
+                    if hp is None:
+                        continue
+                    local = shelf.to_local(hp.reshape(1, 3))[0]
+                    along = float(local[0]) + shelf.width / 2.0
+                    if (0.0 <= local[1] - front <= self.p.shadow_hand_front
+                            and beyond < along <= shelf.width):
+                        spot = (along, along, float(hp[2]))
+                        break
+                if spot is None:
+                    centre = self._body_point(kp)
+                    if centre is None:
+                        continue
+                    local = shelf.to_local(np.array([[centre[0], centre[1], 0.0]]))[0]
+                    along = float(local[0]) + shelf.width / 2.0
+                    if (0.0 <= local[1] - front <= self.p.shadow_body_front
+                            and beyond + self.p.shadow_body_clear < along
+                            <= shelf.width + self.p.shadow_body_span):
+                        spot = (max(beyond, along - self.p.shadow_body_span),
+                                along + self.p.shadow_body_span, None)
+                if spot is not None and (track_id not in spots or spots[track_id][2] is None):
+                    spots[track_id] = spot
+        out = []
+        tol = self.p.beam_tolerance
+        for track_id, (lo, hi, z) in sorted(spots.items()):
+            lanes = [v for v in vols if v.front_x0 - tol <= hi and lo <= v.front_x1 + tol]
+            if not lanes:
+                continue
+            if z is not None:
+                lanes.sort(key=lambda v: _level_miss(z, v))
+            self.stats['shadowed'] += 1
+            out.append(Reach(event_id=f'rs-{beam.event_id}-{track_id}', track_id=track_id,
+                             hand='right', shelf_id=beam.shelf_id,
+                             lane_ids=tuple(v.lane.id for v in lanes),
+                             lane_dwell=tuple(0.0 for _ in lanes), start=beam.start,
+                             end=beam.end, confidence=self.p.shadow_confidence,
+                             evidence=EVIDENCE_BEAM, beam_break_ids=(beam.event_id,),
+                             wrist_confidence=0.0))
+        return out
 
     @staticmethod
     def _body_point(kp: np.ndarray) -> np.ndarray | None:

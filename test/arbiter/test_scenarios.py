@@ -169,6 +169,25 @@ def test_two_shoppers_simultaneous_on_adjacent_lanes(shop, mk):
     assert shop.reviews() == []
 
 
+def test_one_beam_two_hands_the_hidden_hand_keeps_its_pick(shop, mk):
+    # Two shoppers take from adjacent lanes at once, both hands unseen by the pose model: the
+    # beam names the nearer one (a beam-only reach over the lanes at the break), the other
+    # gets a shadowed reach on the lanes at its own position (reach/detector.py).
+    shop.session("S1", 1)
+    shop.session("S2", 2)
+    shop.feed(
+        mk.reach("rb-b1", 1, ("C1a", "C1b", "C2a"), 10.0, 11.0, dwell=(0.0, 0.0, 0.0),
+                 conf=0.35, evidence=mk.BEAM),
+        mk.reach("rs-b1-2", 2, ("C1c", "C1b"), 10.0, 11.0, dwell=(0.0, 0.0), conf=0.2,
+                 evidence=mk.BEAM),
+        mk.weight("wa", "C1a", -162.0, 10.4, 11.3),
+        mk.weight("wc", "C1c", -215.0, 10.5, 11.2),
+    )
+    shop.finish()
+    assert shop.carts() == {"S1": {"CHIPS-SALT-150": 1}, "S2": {"TORTILLA-200": 1}}
+    assert shop.reviews() == []
+
+
 def test_three_shoppers_one_shelf_global_assignment_beats_greedy(shop, mk):
     """A takes one bag from C1b and leaves; B, whose hand was in C1b all along (longer, more
     confident reach), takes two a moment later; C takes salted chips next door.

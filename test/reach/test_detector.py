@@ -231,9 +231,12 @@ def test_beam_without_a_sure_hand_goes_to_the_nearest_torso(cfg: StoreConfig) ->
     near = _unsure_arms(body(cfg, lane))
     far = _unsure_arms(body(cfg, lane, stand_x_offset=1.5))
     frames = [(i / FPS, {4: near, 9: far}) for i in range(60)]
-    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b3'),))
+    r, shadow = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b3'),))
     assert r.track_id == 4 and r.evidence == EVIDENCE_BEAM and lane.id in r.lane_ids
     assert r.confidence == pytest.approx(0.35)
+    # the far shopper stands at the shelf beyond the break, where the beam cannot see
+    assert shadow.event_id == 'rs-b3-9' and shadow.track_id == 9
+    assert lane.id not in shadow.lane_ids and shadow.confidence < r.confidence
     # a second shopper almost as near: still the nearest, with lower confidence
     beside = _unsure_arms(body(cfg, lane, stand_x_offset=0.15))
     frames = [(i / FPS, {4: near, 9: beside}) for i in range(60)]
@@ -241,8 +244,9 @@ def test_beam_without_a_sure_hand_goes_to_the_nearest_torso(cfg: StoreConfig) ->
     assert r.track_id == 4 and r.confidence == pytest.approx(0.25)
     # nobody within reach of the break: unknown track
     frames = [(i / FPS, {9: far}) for i in range(60)]
-    r, = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b5'),))
+    r, shadow = run(ReachDetector(cfg), frames, (beam_for(cfg, lane, 1.0, 1.8, 'b5'),))
     assert r.track_id == 0 and r.confidence == pytest.approx(0.15)
+    assert shadow.track_id == 9   # still at the shelf beyond the break
 
 
 def test_a_sure_hand_beats_a_nearer_torso(cfg: StoreConfig) -> None:
@@ -267,3 +271,37 @@ def test_beam_only_lanes_put_the_hands_level_first_and_keep_the_others(cfg: Stor
     levels = [next(i for i, level in enumerate(cfg.shelves[0].levels)
                    if lane in {x.id for x in level.lanes}) for lane in r.lane_ids]
     assert levels[0] == 1 and levels == sorted(levels, key=lambda i: abs(i - 1))
+
+
+def test_a_hand_beyond_the_break_is_hidden_from_the_beam_and_still_reaches(cfg: StoreConfig
+                                                                           ) -> None:
+    # Two shoppers reach into one shelf at once: the beam reports the nearer arm only.
+    near_lane, far_lane = lanes_of_level(cfg, 1, 1)[0], lanes_of_level(cfg, 1, 1)[2]
+    a = wrist_at(cfg, body(cfg, near_lane), near_lane, -0.12)   # hovering: no pose reach
+    b = wrist_at(cfg, body(cfg, far_lane), far_lane, -0.12)
+    frames = [(i / FPS, {1: a, 2: b}) for i in range(60)]
+    det = ReachDetector(cfg)
+    got = {r.track_id: r for r in run(det, frames, (beam_for(cfg, near_lane, 1.0, 1.8, 'b8'),))}
+    assert set(got) == {1, 2} and det.stats['shadowed'] == 1
+    assert got[1].event_id == 'rb-b8' and near_lane.id in got[1].lane_ids
+    hidden = got[2]
+    assert hidden.event_id == 'rs-b8-2' and hidden.lane_ids[0] == far_lane.id
+    assert near_lane.id not in hidden.lane_ids
+    assert hidden.confidence < got[1].confidence and hidden.beam_break_ids == ('b8',)
+    assert (hidden.start, hidden.end) == (1.0, 1.8)
+    # the shopper nearer the sensor than the break would have broken it: no hidden reach
+    det = ReachDetector(cfg)
+    got = {r.track_id: r for r in run(det, frames, (beam_for(cfg, far_lane, 1.0, 1.8, 'b9'),))}
+    assert det.stats['shadowed'] == 0 and set(got) == {2}
+
+
+def test_a_track_with_its_own_pose_reach_gets_no_hidden_one(cfg: StoreConfig) -> None:
+    near_lane, far_lane = lanes_of_level(cfg, 1, 1)[0], lanes_of_level(cfg, 1, 1)[2]
+    a = single_reach_frames(cfg, near_lane, 1.0, 1.8, track=1)
+    b = single_reach_frames(cfg, far_lane, 1.0, 1.8, track=2)
+    frames = [(t, {**ta, **tb}) for (t, ta), (_, tb) in zip(a, b, strict=True)]
+    det = ReachDetector(cfg)
+    reaches = run(det, frames, (beam_for(cfg, near_lane, 1.0, 1.8, 'b10'),))
+    assert det.stats['shadowed'] == 0
+    assert sorted((r.track_id, r.evidence) for r in reaches) == [
+        (1, EVIDENCE_POSE | EVIDENCE_BEAM), (2, EVIDENCE_POSE)]
