@@ -24,6 +24,14 @@ through the gate in scan order. If a scan's gate id names an entry zone, only tr
 zone count. A scan whose window passes with fewer tracks than it expects goes to review (the
 session keeps the tracks it got); one that got no track at all goes to review as a no-show.
 
+**Duplicate births**: a weak person detector often starts two tracks on one shopper at the
+gate (two detections fusion did not merge); the scan binds one of them, sometimes the ghost that
+stays behind. A newborn no scan claims that was first seen within ``twin_window`` (0.5 s) of
+another newborn's birth and within ``twin_radius`` (1 m) of it joins that track's session
+instead of becoming anonymous, with a review item ("check for a tailgater"): a person slipping
+in half a second behind a scanner, within a metre, would be billed to the scanner's receipt
+under review. Two people walking through a gate in single file are further apart in time.
+
 A track first seen anywhere else is not a new shopper (a re-acquired id after an identity swap:
 re-acquisition is the tracker's job): it is ignored and counted in ``stats.ignored_tracks``.
 Tentative tracks are only bound once the tracker confirms them (their birth time and place are
@@ -32,7 +40,11 @@ those of their first sighting), so a false detection never takes a family's slot
 Leaving: a session is *due* (``CLOSING``) once every track of it has state ``exited`` (left
 through the exit zone) and its scan waits for no more companions. A track not seen for
 ``lost_timeout`` seconds is *lost*: it no longer blocks its session, which then closes with a
-review item; if it is seen again before the receipt is issued the session reopens.
+review item; if it is seen again before the receipt is issued the session reopens. The tracker
+lists coasting tracks until it gives them up and never reuses an id, so a track the frame sets
+keep leaving out for ``vanish_after`` (2 s, 3 frame sets or more) is lost at once; the timeout
+covers the frame sets stopping (a tracker restart). A duplicate that vanishes while its twin of
+the same session walked out is not reported as lost.
 ``exit_time`` is the exit (or last sighting) of the session's last track. Billing turns a due
 session into a receipt and then calls :meth:`SessionBinder.mark_closed`.
 
@@ -130,6 +142,8 @@ class BinderStats:
     lost_tracks: int = 0
     duplicate_scans: int = 0
     dropped_tentative: int = 0  # tentative tracks that vanished unconfirmed
+    joined_twins: int = 0  # unclaimed newborns joined to the session of their twin
+    vanished_tracks: int = 0  # lost because the tracker stopped listing them
 
 
 @dataclass
@@ -145,6 +159,10 @@ class _Track:
     # (``restart_seen``), whatever stamps the frames replayed to the new node carry.
     restored: bool = False
     restart_seen: float | None = None
+    # Newborns seen in the same frame set as this one's first sighting, near it: (distance, id)
+    twins: list[tuple[float, int]] = field(default_factory=list)
+    missing_since: float | None = None  # first newer frame set that did not list it
+    missing_frames: int = 0
 
     def seen(self) -> float | None:
         """When the track was last known to be in the store (None: not anchored yet)."""
@@ -212,14 +230,25 @@ class SessionBinder:
     * ``pre_window``: how long *before* its scan a birth still counts for it;
     * ``scan_grace``: how long an unclaimed newborn track waits for a late scan before it
       becomes anonymous (covers ``pre_window`` plus message latency);
-    * ``lost_timeout``: how long a track may go unseen before it stops blocking its session.
+    * ``lost_timeout``: how long a track may go unseen before it stops blocking its session;
+    * ``twin_window``, ``twin_radius``: a newborn no scan claims that was first seen within
+      ``twin_window`` of another track's birth and ``twin_radius`` of it joins that track's
+      session (module docstring: duplicate births);
+    * ``vanish_after``: a bound track that the frame sets keep leaving out for this long
+      (at least 3 of them, all newer than its last sighting) is lost without waiting for
+      ``lost_timeout``.
     """
 
     def __init__(self, cfg: StoreConfig, *, window: float = 10.0, pre_window: float = 1.5,
                  scan_grace: float = 3.0, lost_timeout: float = 30.0,
-                 bind_delay: float = 1.0) -> None:
-        if min(window, pre_window, scan_grace, lost_timeout, bind_delay) < 0:
+                 bind_delay: float = 1.0, twin_window: float = 0.5, twin_radius: float = 1.0,
+                 vanish_after: float = 2.0) -> None:
+        if min(window, pre_window, scan_grace, lost_timeout, bind_delay, twin_window,
+               twin_radius, vanish_after) < 0:
             raise ValueError("binder time windows must be >= 0")
+        self.twin_window = twin_window
+        self.twin_radius = twin_radius
+        self.vanish_after = vanish_after
         self.window = window
         self.pre_window = pre_window
         self.scan_grace = max(scan_grace, bind_delay + 0.5)
@@ -295,16 +324,23 @@ class SessionBinder:
         self._begin()
         self._tick(t)
         newborn: list[_Track] = []
+        listed: set[int] = set()
+        first: list[tuple[_Track, float, float]] = []
+        where: dict[int, tuple[float, float]] = {}
         for track_id, x, y, state in tracks:
             tid = int(track_id)
             code = _state_code(state)
             if tid in self._closed_tracks:
                 continue
+            listed.add(tid)
+            where[tid] = (float(x), float(y))
             tr = self._tracks.get(tid)
             if tr is None:
                 tr = _Track(tid, born=float(t), zone=self._entry_zone_at(x, y), last_seen=t)
                 self._tracks[tid] = tr
+                first.append((tr, float(x), float(y)))
             tr.last_seen = float(t) if tr.last_seen is None else max(tr.last_seen, float(t))
+            tr.missing_since, tr.missing_frames = None, 0
             if code == _EXITED and tr.exited_at is None:
                 tr.exited_at = float(t)
             if not tr.classified and code != _TENTATIVE:
@@ -312,6 +348,29 @@ class SessionBinder:
                 newborn.append(tr)
             if tr.session_id is not None:
                 self._observe_bound(tr)
+        # Duplicate births: a weak detector often starts two tracks on one person at the gate
+        # (two detections that fusion did not merge). Remember who was born beside whom.
+        for tr, x, y in first:
+            if tr.zone is None:
+                continue
+            for tid, (ox, oy) in where.items():
+                other = self._tracks.get(tid)
+                if (other is None or other is tr or other.zone != tr.zone
+                        or abs(other.born - tr.born) > self.twin_window):
+                    continue
+                d = math.hypot(ox - x, oy - y)
+                if d <= self.twin_radius:
+                    tr.twins.append((d, tid))
+                    other.twins.append((d, tr.track_id))
+        # Bound tracks the tracker stopped listing (it lists coasting tracks until it gives
+        # them up, and never reuses an id): missing from newer frame sets.
+        for tr in self._tracks.values():
+            if (tr.track_id in listed or tr.session_id is None or tr.last_seen is None
+                    or tr.exited_at is not None or float(t) <= tr.last_seen):
+                continue
+            if tr.missing_since is None:
+                tr.missing_since = float(t)
+            tr.missing_frames += 1
         for tr in sorted(newborn, key=lambda r: (r.born, r.track_id)):
             if tr.zone is None:
                 self.stats.ignored_tracks += 1
@@ -535,7 +594,8 @@ class SessionBinder:
             if now - tr.born > self.scan_grace:
                 self._orphans.remove(tid)
                 self._placed.append(tid)
-                self._anonymous(tr)
+                if not self._join_twin(tr):
+                    self._anonymous(tr)
         # 2. scans whose window has passed
         for pending in list(self._pending):
             scan = pending.scan
@@ -557,7 +617,9 @@ class SessionBinder:
         # 3. tracks gone quiet: lost; unconfirmed and ignored ones are forgotten
         for tr in list(self._tracks.values()):
             seen = tr.seen()
-            if seen is None or now - seen <= self.lost_timeout:
+            vanished = (tr.missing_since is not None and tr.missing_frames >= 3
+                        and now - tr.missing_since >= self.vanish_after)
+            if seen is None or (now - seen <= self.lost_timeout and not vanished):
                 continue
             if tr.session_id is None:
                 if not tr.classified:
@@ -571,6 +633,7 @@ class SessionBinder:
             live.lost.add(tr.track_id)
             live.stamp = now
             self.stats.lost_tracks += 1
+            self.stats.vanished_tracks += int(now - seen <= self.lost_timeout)
             self._changed.add(live.session_id)
         # 4. sessions whose every track has left (or is lost) and whose scan waits for nobody
         waiting = {p.session_id for p in self._pending}
@@ -585,17 +648,43 @@ class SessionBinder:
             live.state = SessionState.CLOSING
             live.stamp = now
             self._changed.add(live.session_id)
-            if live.lost:
-                lost = ", ".join(str(t) for t in sorted(live.lost))
+            # a twin that vanished while its twin of the same session walked out was a
+            # duplicate of that person, not a lost shopper (its join was reviewed already)
+            really_lost = [t for t in sorted(live.lost) if not any(
+                tid in live.exited for _d, tid in getattr(self._tracks.get(t), "twins", []))]
+            if really_lost:
+                lost = ", ".join(str(t) for t in really_lost)
                 self._review(f"rv-lost-{live.session_id}", ReviewKind.OTHER, live.session_id,
-                             live.exit_time, f"track(s) {lost} lost before reaching the exit; "
-                             "session closed after the lost-track timeout")
+                             live.exit_time, f"track(s) {lost} lost before reaching the exit "
+                             "(given up by the tracker, or unseen for the lost-track timeout); "
+                             "session closed")
 
     @staticmethod
     def _end_time(tr: _Track | None) -> float | None:
         if tr is None:
             return None
         return tr.exited_at if tr.exited_at is not None else tr.seen()
+
+    def _join_twin(self, tr: _Track) -> bool:
+        """An unclaimed newborn born beside a bound track joins that track's session."""
+        for d, tid in sorted(tr.twins):
+            twin = self._tracks.get(tid)
+            live = self._sessions.get(twin.session_id or "") if twin is not None else None
+            if twin is None or live is None or live.state != SessionState.OPEN:
+                continue
+            live.track_ids.append(tr.track_id)
+            live.stamp = self._now
+            tr.session_id = live.session_id
+            self._observe_bound(tr)
+            self.stats.joined_twins += 1
+            self._changed.add(live.session_id)
+            self._review(f"rv-twin-{tr.track_id}", ReviewKind.OTHER, live.session_id, tr.born,
+                         f"track {tr.track_id} appeared {d:.2f} m from track {tid} within "
+                         f"{abs(tr.born - twin.born):.1f} s of its birth with no scan of its "
+                         f"own: joined session {live.session_id} as a probable duplicate of "
+                         "one person (check for a tailgater)")
+            return True
+        return False
 
     def _anonymous(self, tr: _Track) -> None:
         sid = anonymous_session_id(tr.track_id)
