@@ -42,9 +42,10 @@ through the exit zone) and its scan waits for no more companions. A track not se
 ``lost_timeout`` seconds is *lost*: it no longer blocks its session, which then closes with a
 review item; if it is seen again before the receipt is issued the session reopens. The tracker
 lists coasting tracks until it gives them up and never reuses an id, so a track the frame sets
-keep leaving out for ``vanish_after`` (2 s, 3 frame sets or more) is lost at once; the timeout
-covers the frame sets stopping (a tracker restart). A duplicate that vanishes while its twin of
-the same session walked out is not reported as lost.
+keep leaving out for ``vanish_after`` (2 s, 3 frame sets or more) is lost at once (a track
+restored after a billing restart: frame sets newer than the restart; it may have walked out
+during the outage); the timeout covers the frame sets stopping (a tracker restart). A
+duplicate that vanishes while its twin of the same session walked out is not reported lost.
 ``exit_time`` is the exit (or last sighting) of the session's last track. Billing turns a due
 session into a receipt and then calls :meth:`SessionBinder.mark_closed`.
 
@@ -364,9 +365,12 @@ class SessionBinder:
                     other.twins.append((d, tr.track_id))
         # Bound tracks the tracker stopped listing (it lists coasting tracks until it gives
         # them up, and never reuses an id): missing from newer frame sets.
+        # A track restored after a restart counts from the restart on (its exit may have
+        # happened while billing was down: then no frame set will ever list it again).
         for tr in self._tracks.values():
-            if (tr.track_id in listed or tr.session_id is None or tr.last_seen is None
-                    or tr.exited_at is not None or float(t) <= tr.last_seen):
+            seen = tr.seen()
+            if (tr.track_id in listed or tr.session_id is None or seen is None
+                    or tr.exited_at is not None or float(t) <= seen):
                 continue
             if tr.missing_since is None:
                 tr.missing_since = float(t)

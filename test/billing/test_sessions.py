@@ -291,6 +291,28 @@ def test_replayed_old_frames_after_a_restore_do_not_make_a_track_lost(cfg: Store
     assert due.session_id == "s-e1" and due.lost_track_ids == (1,)
 
 
+def test_a_track_that_left_during_a_billing_restart_is_lost_once_new_frames_omit_it(
+        cfg: StoreConfig) -> None:
+    # The shopper walked out while billing was down: its 'exited' frame set is gone, and the
+    # frame sets after the restart no longer list the track. The visit is billed (with a
+    # review) ~2 s later, not lost_timeout later (a short run ended before that, once).
+    b = SessionBinder(cfg, lost_timeout=15.0)
+    b.on_entry(0.0, "e1", "tok", 0, "entry")
+    for t in np.arange(0.5, 17.0, 0.5):
+        b.on_tracks(float(t), [(1, 1.1, 0.5, "confirmed"), (2, 3.0, 3.0, "confirmed")])
+    b2 = SessionBinder(cfg, lost_timeout=15.0)  # restart at 20 s
+    b2.restore(b.sessions(), b.pending_scans())
+    b2.on_tracks(16.5, [(1, 1.1, 0.5, "confirmed"), (2, 3.0, 3.0, "confirmed")])  # history
+    b2.advance(20.0)
+    for t in np.arange(20.2, 22.0, 0.2):
+        b2.on_tracks(float(t), [(2, 3.0, 3.0, "confirmed")])
+    assert b2.due_sessions() == []
+    for t in np.arange(22.0, 22.6, 0.2):
+        b2.on_tracks(float(t), [(2, 3.0, 3.0, "confirmed")])
+    due = [d for d in b2.due_sessions() if 1 in d.track_ids]
+    assert len(due) == 1 and due[0].lost_track_ids == (1,)
+
+
 def test_numeric_track_states_and_bad_input(cfg: StoreConfig) -> None:
     b = SessionBinder(cfg)
     b.on_entry(0.0, "e1", "tok", 0, "entry")
