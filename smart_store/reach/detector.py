@@ -24,12 +24,12 @@ lanes names both.
 
 Shadowed reaches: the sensor reports the NEAREST crossing of the front face only, so while one
 arm breaks the beam a second shopper's arm farther along the shelf is invisible to it. When a
-beam break is retired, every other track whose sure hand (within ``shadow_hand_front`` in front
-of the face) or torso (within ``shadow_body_front``) was farther along the beam than the break,
-during the break, and that has no pose reach of its own on that shelf then, gets a reach on the
-lanes at its own position (a torso at least ``shadow_body_clear`` beyond the break: the lanes
-within ``shadow_body_span`` either side), confidence ``shadow_confidence`` (below any
-beam-only reach), evidence BEAM, id ``rs-<beam>-<track>``.
+beam break is retired, every other track that was farther along the beam than the break during
+it - a hand within ``shadow_hand_front`` in front of the face or, when neither of its hands is
+known, its torso within ``shadow_body_front`` and at least ``shadow_body_clear`` beyond the
+break - and that has no pose reach of its own on that shelf then, gets a reach on the lanes at
+its own position (a torso: within ``shadow_body_span`` either side), confidence
+``shadow_confidence`` (below any beam-only reach), evidence BEAM, id ``rs-<beam>-<track>``.
 A shadowed reach that explains no weight change is a reach without a take; the arbiter's
 assignment prefers any better-evidenced hand.
 
@@ -71,7 +71,7 @@ class ReachParams:
     body_penalty: float = 0.3       # m added to a torso distance (a seen hand is better evidence)
     beam_only_margin: float = 0.25  # m: a runner-up this close lowers the confidence
     max_gap: float = 0.6            # s without the track before an open reach is closed
-    shadow_hand_front: float = 0.35  # m: a hand this close in front of the face may reach ...
+    shadow_hand_front: float = 0.25  # m: a hand this close in front of the face may reach ...
     shadow_body_front: float = 0.75  # m: ... or a torso this close (the arm's length)
     shadow_body_span: float = 0.45   # m along the shelf either side of a torso it may reach
     shadow_body_clear: float = 0.25  # m a torso must be beyond the break (nearer: it may be
@@ -397,6 +397,7 @@ class ReachDetector:
         seen = {r.track_id for r in self._emitted if r.shelf_id == beam.shelf_id
                 and min(beam.end, r.end) - max(beam.start, r.start) > -self.p.beam_time_slack}
         seen |= {o.track for o in self._open.values() if o.shelf == beam.shelf_id}
+        seen |= {c.reach.track for c in self._closed if c.reach.shelf == beam.shelf_id}
         beyond = beam.min_range + self.p.beam_tolerance   # along the front, from the sensor end
         front = shelf.depth / 2.0
         spots: dict[int, tuple[float, float, float | None]] = {}  # track -> (lo, hi, hand z)
@@ -407,17 +408,21 @@ class ReachDetector:
                 if track_id in credited or track_id in seen or track_id == 0:
                     continue
                 spot: tuple[float, float, float | None] | None = None
+                hands_known = False
                 for _hand, wrist, elbow, shoulder in HANDS:
                     hp, _, _ = self._hand_point(kp, wrist, elbow, shoulder)
                     if hp is None:
                         continue
+                    hands_known = True
                     local = shelf.to_local(hp.reshape(1, 3))[0]
                     along = float(local[0]) + shelf.width / 2.0
                     if (0.0 <= local[1] - front <= self.p.shadow_hand_front
                             and beyond < along <= shelf.width):
                         spot = (along, along, float(hp[2]))
                         break
-                if spot is None:
+                if spot is None and not hands_known:
+                    # only when the pose says nothing about the hands: a known hand away
+                    # from the shelf is a shopper standing there, not reaching
                     centre = self._body_point(kp)
                     if centre is None:
                         continue
