@@ -325,7 +325,6 @@ class SessionBinder:
         self._begin()
         self._tick(t)
         newborn: list[_Track] = []
-        listed: set[int] = set()
         first: list[tuple[_Track, float, float]] = []
         where: dict[int, tuple[float, float]] = {}
         for track_id, x, y, state in tracks:
@@ -333,7 +332,6 @@ class SessionBinder:
             code = _state_code(state)
             if tid in self._closed_tracks:
                 continue
-            listed.add(tid)
             where[tid] = (float(x), float(y))
             tr = self._tracks.get(tid)
             if tr is None:
@@ -369,7 +367,7 @@ class SessionBinder:
         # happened while billing was down: then no frame set will ever list it again).
         for tr in self._tracks.values():
             seen = tr.seen()
-            if (tr.track_id in listed or tr.session_id is None or seen is None
+            if (tr.track_id in where or tr.session_id is None or seen is None
                     or tr.exited_at is not None or float(t) <= seen):
                 continue
             if tr.missing_since is None:
@@ -552,16 +550,20 @@ class SessionBinder:
             if not scan.token:
                 self._review(f"rv-anon-{scan.event_id}", ReviewKind.ANONYMOUS_SESSION, sid,
                              scan.t, f"entry event {scan.event_id} carried no account token")
-        live.track_ids.append(tr.track_id)
         live.entry_time = min(live.entry_time, tr.born)
-        live.stamp = self._now
-        tr.session_id = sid
-        self._observe_bound(tr)
+        self._add_track(live, tr)
         pending.bound.append(tr.track_id)
-        self._changed.add(sid)
         if pending.free <= 0:
             self._pending.remove(pending)
             self._finished.append(scan.event_id)
+
+    def _add_track(self, live: _Live, tr: _Track) -> None:
+        """Bind ``tr`` to the session ``live``."""
+        live.track_ids.append(tr.track_id)
+        live.stamp = self._now
+        tr.session_id = live.session_id
+        self._observe_bound(tr)
+        self._changed.add(live.session_id)
 
     def _observe_bound(self, tr: _Track) -> None:
         """A bound track was seen: it may have come back from lost, or left."""
@@ -654,8 +656,8 @@ class SessionBinder:
             self._changed.add(live.session_id)
             # a twin that vanished while its twin of the same session walked out was a
             # duplicate of that person, not a lost shopper (its join was reviewed already)
-            really_lost = [t for t in sorted(live.lost) if not any(
-                tid in live.exited for _d, tid in getattr(self._tracks.get(t), "twins", []))]
+            really_lost = [t for t in sorted(live.lost) if t not in self._tracks or not any(
+                tid in live.exited for _d, tid in self._tracks[t].twins)]
             if really_lost:
                 lost = ", ".join(str(t) for t in really_lost)
                 self._review(f"rv-lost-{live.session_id}", ReviewKind.OTHER, live.session_id,
@@ -676,12 +678,8 @@ class SessionBinder:
             live = self._sessions.get(twin.session_id or "") if twin is not None else None
             if twin is None or live is None or live.state != SessionState.OPEN:
                 continue
-            live.track_ids.append(tr.track_id)
-            live.stamp = self._now
-            tr.session_id = live.session_id
-            self._observe_bound(tr)
+            self._add_track(live, tr)
             self.stats.joined_twins += 1
-            self._changed.add(live.session_id)
             self._review(f"rv-twin-{tr.track_id}", ReviewKind.OTHER, live.session_id, tr.born,
                          f"track {tr.track_id} appeared {d:.2f} m from track {tid} within "
                          f"{abs(tr.born - twin.born):.1f} s of its birth with no scan of its "

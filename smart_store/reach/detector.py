@@ -281,8 +281,9 @@ class ReachDetector:
                          if now - r.end < 30.0]
         for beam in [b for b in self._beams if now - b.end >= self.p.settle_wait * 2]:
             self._beams.remove(beam)
-            credited = {r.track_id for r in out if beam.event_id in r.beam_break_ids}
-            credited |= {r.track_id for r in self._emitted if beam.event_id in r.beam_break_ids}
+            # the tracks credited with the break are not hidden behind it (the pose reaches
+            # of this poll are in _emitted already)
+            credited = {r.track_id for r in self._emitted if beam.event_id in r.beam_break_ids}
             if beam.event_id not in self._used_beams:
                 reach = self._beam_only(beam)
                 if reach is not None:
@@ -389,10 +390,10 @@ class ReachDetector:
 
     def _shadowed(self, beam: BeamBreak, credited: set[int]) -> list[Reach]:
         """Reaches of tracks whose arm the nearer crossing of ``beam`` hid (module docstring)."""
-        shelf = next((s for s in self.cfg.shelves if s.id == beam.shelf_id), None)
         vols = self.volumes.get(beam.shelf_id, [])
-        if shelf is None or not vols:
+        if not vols:
             return []
+        shelf = vols[0].shelf
         # Tracks with a pose reach of their own on this shelf during the break are seen.
         seen = {r.track_id for r in self._emitted if r.shelf_id == beam.shelf_id
                 and min(beam.end, r.end) - max(beam.start, r.start) > -self.p.beam_time_slack}
