@@ -22,11 +22,12 @@ those of ``demo``/``bench`` (20-169).
     frames from 12 s). With the learned tracker only when asked for explicitly and the pose
     weights exist; otherwise with ground-truth tracks, which checks only that the rest of the
     graph runs on a recording with a dead camera (perception is not exercised: the result says
-    so). Checks: no restart, no gap over 1 s in /tracking/tracks during the dead interval, the
-    people inside covered by tracks during it (motmetrics recall >= ``OUTAGE_RECALL``), every
-    visit billed exactly once; with ground-truth tracks also a receipt per visit and every
-    receipt exact or sent to review. With the learned tracker the receipts' accuracy is
-    reported, not checked: it is the perception's accuracy (issue 6), camera or no camera.
+    so). Checks: no restart, no gap over ``OUTAGE_MAX_GAP_S`` in /tracking/tracks during the
+    dead interval, the people inside covered by tracks during it (motmetrics recall >=
+    ``OUTAGE_RECALL``), every visit billed exactly once; with ground-truth tracks also a
+    receipt per visit and every receipt exact or sent to review. With the learned tracker the
+    receipts' accuracy is reported, not checked: it is the perception's accuracy (issue 6),
+    camera or no camera.
 ``stall_hub``
     The load-cell hub of the lane of the scenario's first pick stops: its ``/shelves/weights``
     and ``/shelves/load_cells/raw`` messages are left out of the replay from 1 s before the pick
@@ -93,6 +94,13 @@ STALE_SENSOR = 5  # msg/ReviewItem.msg KIND_STALE_SENSOR
 # kill_camera: share of the true person-frames a track must cover while the camera is dead
 # (the learned tracker covered 0.988 on camera_dropout, 160x120 at 5 fps, this machine)
 OUTAGE_RECALL = 0.9
+# kill_camera: the largest gap allowed between /tracking/tracks stamps while the camera is dead.
+# A dead camera that stopped the tracker leaves the whole outage (14 s) as a gap; the gaps of a
+# working tracker come from the CPU: the learned pose on a 2-core machine sharing it with the
+# graph and the player skips frame sets (0.8 s with every camera up on this machine, 1.2 s in
+# the outage on the CI runner). 2 s stays well under the tracker's max_coast (5 s), so no
+# track is lost over such a gap.
+OUTAGE_MAX_GAP_S = 2.0
 # long_run: how much the tracks' median lag may grow from the first to the last quarter (s)
 LAG_GROWTH_S = 0.5
 WEIGHTS_TOPIC = '/shelves/weights'
@@ -925,11 +933,19 @@ class Drills:
             gaps.append(max(b - a for a, b in itertools.pairwise(series))
                         if len(series) > 1 else math.inf)
         worst = max(gaps, default=math.inf)
+        # The same measure outside the outage: the cadence the tracker keeps on this machine
+        # with every camera up (CPU stalls show here too), for telling the two apart.
+        outside = [b - a for a, b in itertools.pairwise(stamps)
+                   if not any(d0 <= a and b <= d1 for d0, d1 in dead)]
         res.figures['track_messages'] = len(stamps)
         res.figures['max_track_gap_in_outage_s'] = round(worst, 2)
+        res.figures['max_track_gap_outside_outage_s'] = round(max(outside, default=math.nan), 2)
         res.figures['confirmed_track_ids'] = sorted(confirmed)
-        res.check('tracks published throughout the dead-camera interval', worst <= 1.0,
-                  f'largest gap between TrackArray stamps while {faults[0]}: {worst:.2f} s')
+        res.check('tracks published throughout the dead-camera interval',
+                  worst <= OUTAGE_MAX_GAP_S,
+                  f'largest gap between TrackArray stamps while {faults[0]}: {worst:.2f} s '
+                  f'(outside it {max(outside, default=math.nan):.2f} s); needs <= '
+                  f'{OUTAGE_MAX_GAP_S:g} s')
         data = load_run(out.run_dir)
         joints = np.load(recording / 'truth' / 'joints3d.npz')
         outputs = load_outputs(out.run_dir)
