@@ -49,6 +49,7 @@ class ReviewKind(IntEnum):
     MISPLACED_ITEM = 3  # an item put on a lane it does not belong to / that nobody held
     ANONYMOUS_SESSION = 4  # a person who entered without scanning took something
     STALE_SENSOR = 5  # a lane whose sensor was stale around an event
+    IDENTITY_SWAP = 6  # two sessions' tracks the tracker could have swapped (billing)
     OTHER = 255  # ambiguous product, unexpected product, ...
 
     @property

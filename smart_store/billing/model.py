@@ -62,6 +62,7 @@ class ReviewKind(IntEnum):
     MISPLACED_ITEM = 3
     ANONYMOUS_SESSION = 4
     STALE_SENSOR = 5
+    IDENTITY_SWAP = 6
     OTHER = 255
 
 

@@ -48,6 +48,8 @@ from smart_store.ros.runner import run_node
 MAX_TRACKS_BYTES = 1 << 20
 MAX_CART_BYTES = 256 * 1024
 MAX_EVENT_BYTES = 256 * 1024
+# A track lists the few people near it as confusable; more than this is not a real frame set.
+MAX_CONFUSABLE = 32
 
 
 def session_msg(s: SessionData, frame_id: str) -> Session:
@@ -169,7 +171,8 @@ class BillingNode(Node):
             self._tracking_gap(self.last_tracks, t)
         self.last_tracks = t
         observations = [(int(track.id), float(track.position.x), float(track.position.y),
-                         int(track.state))
+                         int(track.state),
+                         [int(i) for i in track.confusable_ids[:MAX_CONFUSABLE]])
                         for track in self.guard.usable_tracks(msg, TRACKS.name)]
         self._changes(self.logic.on_tracks(t, observations))
 

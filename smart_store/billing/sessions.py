@@ -32,6 +32,13 @@ instead of becoming anonymous, with a review item ("check for a tailgater"): a p
 in half a second behind a scanner, within a metre, would be billed to the scanner's receipt
 under review. Two people walking through a gate in single file are further apart in time.
 
+**Possible identity swaps**: the tracker tells people apart by position only and marks two
+tracks *confusable* in a frame set where it could have exchanged their ids (Track.msg
+``confusable_ids``). Once both tracks are bound to different sessions, each of the two sessions
+gets one ``IDENTITY_SWAP`` review item (``rv-swap-<session>-<other session>``) and its receipt
+goes to review: who took what may belong to the other receipt. Tracks of one session (a
+family, a joined twin) and tracks never bound (a ghost given up unconfirmed) raise nothing.
+
 A track first seen anywhere else is not a new shopper (a re-acquired id after an identity swap:
 re-acquisition is the tracker's job): it is ignored and counted in ``stats.ignored_tracks``.
 Tentative tracks are only bound once the tracker confirms them (their birth time and place are
@@ -87,8 +94,11 @@ TRACK_STATES: dict[str, int] = {"tentative": 0, "confirmed": 1, "coasting": 2, "
 _TENTATIVE = 0
 _EXITED = 3
 
-#: One track in a frame set: ``(track_id, x, y, state)``, state a name or a Track.msg code.
-TrackObservation = tuple[int, float, float, str | int]
+#: One track in a frame set: ``(track_id, x, y, state)``, state a name or a Track.msg code,
+#: optionally followed by the ids of the tracks it is confusable with (Track.msg
+#: ``confusable_ids``).
+TrackObservation = (tuple[int, float, float, str | int]
+                    | tuple[int, float, float, str | int, Sequence[int]])
 
 
 def session_id_for_scan(event_id: str) -> str:
@@ -145,6 +155,7 @@ class BinderStats:
     dropped_tentative: int = 0  # tentative tracks that vanished unconfirmed
     joined_twins: int = 0  # unclaimed newborns joined to the session of their twin
     vanished_tracks: int = 0  # lost because the tracker stopped listing them
+    confusions: int = 0  # pairs of sessions sent to review for a possible identity swap
 
 
 @dataclass
@@ -164,6 +175,9 @@ class _Track:
     twins: list[tuple[float, int]] = field(default_factory=list)
     missing_since: float | None = None  # first newer frame set that did not list it
     missing_frames: int = 0
+    # Tracks the tracker said this one's identity could have been exchanged with: id -> the
+    # first frame-set time it said so (kept until both are bound, or the other is gone).
+    confusable: dict[int, float] = field(default_factory=dict)
 
     def seen(self) -> float | None:
         """When the track was last known to be in the store (None: not anchored yet)."""
@@ -271,6 +285,7 @@ class SessionBinder:
         self._finished: list[str] = []
         self._newborns: list[tuple[int, float, str]] = []
         self._placed: list[int] = []
+        self._swaps: set[tuple[str, str]] = set()  # session pairs sent to review as swappable
 
     # ---------------------------------------------------------------------------- queries
     @property
@@ -327,7 +342,8 @@ class SessionBinder:
         newborn: list[_Track] = []
         first: list[tuple[_Track, float, float]] = []
         where: dict[int, tuple[float, float]] = {}
-        for track_id, x, y, state in tracks:
+        for obs in tracks:
+            track_id, x, y, state = obs[:4]
             tid = int(track_id)
             code = _state_code(state)
             if tid in self._closed_tracks:
@@ -347,6 +363,9 @@ class SessionBinder:
                 newborn.append(tr)
             if tr.session_id is not None:
                 self._observe_bound(tr)
+            for other in (obs[4] if len(obs) > 4 else ()):  # type: ignore[misc]
+                if int(other) != tid:
+                    tr.confusable.setdefault(int(other), float(t))
         # Duplicate births: a weak detector often starts two tracks on one person at the gate
         # (two detections that fusion did not merge). Remember who was born beside whom.
         for tr, x, y in first:
@@ -585,6 +604,38 @@ class SessionBinder:
         live.stamp = self._now
         self._changed.add(live.session_id)
 
+    def _confusions(self) -> None:
+        """Two sessions whose tracks the tracker said could have swapped identities: each
+        receipt goes to review (who took what may belong to the other). Decided once both
+        tracks are bound; forgotten when the other track is gone unbound or in the same
+        session (a duplicate joined as a twin, a family member)."""
+        for tr in self._tracks.values():
+            if tr.session_id is None or not tr.confusable:
+                continue
+            for oid, t in sorted(tr.confusable.items()):
+                other = self._tracks.get(oid)
+                if other is None or other.session_id == tr.session_id:
+                    del tr.confusable[oid]
+                    continue
+                if other.session_id is None:
+                    continue  # not bound yet: an orphan waiting for its scan or twin
+                del tr.confusable[oid]
+                other.confusable.pop(tr.track_id, None)
+                a, b = tr.session_id, other.session_id
+                if (min(a, b), max(a, b)) in self._swaps:
+                    continue  # already on review for this pair
+                self._swaps.add((min(a, b), max(a, b)))
+                self.stats.confusions += 1
+                for sid, osid, mine, theirs in ((a, b, tr.track_id, oid),
+                                                (b, a, oid, tr.track_id)):
+                    if sid in self._closed:
+                        continue
+                    self._review(f"rv-swap-{sid}-{osid}", ReviewKind.IDENTITY_SWAP, sid, t,
+                                 f"track {mine} of {sid} and track {theirs} of {osid} were "
+                                 f"close enough at {t:.1f} s for the tracker to swap them: "
+                                 f"items may belong to the other receipt")
+                    self._changed.add(sid)
+
     def _review(self, review_id: str, kind: ReviewKind, session_id: str, stamp: float,
                 detail: str, *, event_ids: Sequence[str] = ()) -> None:
         self._reviews.append(ReviewItem(review_id=review_id, kind=int(kind),
@@ -602,6 +653,8 @@ class SessionBinder:
                 self._placed.append(tid)
                 if not self._join_twin(tr):
                     self._anonymous(tr)
+        # 1b. tracks of two sessions the tracker could have exchanged (identity ambiguity)
+        self._confusions()
         # 2. scans whose window has passed
         for pending in list(self._pending):
             scan = pending.scan

@@ -82,7 +82,8 @@ def score_run(run_dir: Path, result: Any) -> dict[str, Any]:
 
 COLUMNS = (('scenario', 'scenario', '{}'), ('shoppers', 'shoppers', '{}'),
            ('exact_rate', 'exact', '{:.0%}'), ('f1', 'line F1', '{:.3f}'),
-           ('review_rate', 'review', '{:.0%}'), ('idf1', 'IDF1', '{:.3f}'),
+           ('review_rate', 'review', '{:.0%}'), ('silent_rate', 'wrong, unflagged', '{:.0%}'),
+           ('idf1', 'IDF1', '{:.3f}'),
            ('id_switches', 'ID sw', '{}'), ('reach_f1', 'reach F1', '{:.3f}'),
            ('weight_f1', 'weight F1', '{:.3f}'), ('latency_p50_s', 'lat p50 s', '{:.2f}'),
            ('latency_p99_s', 'lat p99 s', '{:.2f}'), ('rtf', 'RTF', '{:.2f}'),
@@ -140,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
         rows = sorted(kept + rows, key=lambda r: r['scenario'])
     total = ReceiptScore()
     for r in rows:
-        for key in ('visits', 'receipts', 'exact', 'reviewed', 'tp', 'fp', 'fn'):
-            setattr(total, key, getattr(total, key) + r[key])
+        for key in ('visits', 'receipts', 'exact', 'reviewed', 'silent', 'tp', 'fp', 'fn'):
+            setattr(total, key, getattr(total, key) + r.get(key, 0))
     overall = {'scenario': 'overall', 'shoppers': sum(r['shoppers'] for r in rows),
                **total.as_dict(), 'latency_p50_s': math.nan, 'latency_p99_s': max(
                    (r['latency_p99_s'] for r in rows if not math.isnan(r['latency_p99_s'])),

@@ -56,6 +56,7 @@ class ReceiptScore(Prf):
     receipts: int = 0
     exact: int = 0
     reviewed: int = 0
+    silent: int = 0  # wrong and NOT sent to review: the errors a shopper finds on the receipt
     unmatched_visits: int = 0
     unmatched_receipts: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -63,7 +64,7 @@ class ReceiptScore(Prf):
 
     def add(self, other: ReceiptScore) -> None:  # type: ignore[override]
         super().add(other)
-        for name in ('visits', 'receipts', 'exact', 'reviewed', 'unmatched_visits',
+        for name in ('visits', 'receipts', 'exact', 'reviewed', 'silent', 'unmatched_visits',
                      'unmatched_receipts'):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latencies += other.latencies
@@ -77,6 +78,11 @@ class ReceiptScore(Prf):
     def review_rate(self) -> float:
         return self.reviewed / self.visits if self.visits else 0.0
 
+    @property
+    def silent_rate(self) -> float:
+        """Share of visits billed wrongly without a review flag."""
+        return self.silent / self.visits if self.visits else 0.0
+
     def latency(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) if self.latencies else math.nan
 
@@ -85,11 +91,13 @@ class ReceiptScore(Prf):
                 'exact_rate': round(self.exact_rate, 4), 'precision': round(self.precision, 4),
                 'recall': round(self.recall, 4), 'f1': round(self.f1, 4),
                 'review_rate': round(self.review_rate, 4),
+                'silent_rate': round(self.silent_rate, 4),
                 'latency_p50_s': round(self.latency(50), 3),
                 'latency_p99_s': round(self.latency(99), 3),
                 'unmatched_visits': self.unmatched_visits,
                 'unmatched_receipts': self.unmatched_receipts,
-                'exact': self.exact, 'reviewed': self.reviewed, 'tp': self.tp, 'fp': self.fp,
+                'exact': self.exact, 'reviewed': self.reviewed, 'silent': self.silent,
+                'tp': self.tp, 'fp': self.fp,
                 'fn': self.fn}
 
 
@@ -148,6 +156,7 @@ def score(pairs: Iterable[tuple[Visit | None, Billed | None]]) -> ReceiptScore:
             if true_lines == {k: v for k, v in billed_lines.items() if v}:
                 s.exact += 1
             else:
+                s.silent += int(not receipt.needs_review)
                 s.mismatches.append(f'{visit.scenario}:{visit.payer}: true {true_lines} '
                                     f'billed {billed_lines}')
             if receipt.needs_review:

@@ -13,6 +13,7 @@ from smart_store.evaluation.receipts import ReceiptScore
 RECEIPT_COLUMNS = (('visits', 'visits', '{}'), ('exact_rate', 'exact receipts', '{:.1%}'),
                    ('precision', 'line P', '{:.3f}'), ('recall', 'line R', '{:.3f}'),
                    ('f1', 'line F1', '{:.3f}'), ('review_rate', 'review', '{:.1%}'),
+                   ('silent_rate', 'wrong, unflagged', '{:.1%}'),
                    ('latency_p50_s', 'latency p50 (s)', '{:.2f}'),
                    ('latency_p99_s', 'latency p99 (s)', '{:.2f}'))
 

@@ -201,6 +201,8 @@ class TrackState:
         stamp: Frame-set time (s) this state refers to.
         position_cov: ``(2, 2)`` covariance of ``position`` (m^2).
         hits: Number of frame sets in which the track was associated with a detection.
+        confusable: Ids of the tracks whose identity this frame set's assignment could have
+            exchanged with this one (``Tracker`` docstring: identity ambiguity).
     """
 
     id: int
@@ -215,6 +217,7 @@ class TrackState:
     stamp: float
     position_cov: FloatArray = field(default_factory=lambda: np.eye(2))
     hits: int = 0
+    confusable: tuple[int, ...] = ()
 
     @property
     def speed(self) -> float:

@@ -63,6 +63,7 @@ def track_msg(s: TrackState) -> Track:
         msg.keypoints[i] = kp
     msg.camera_ids = list(s.camera_ids)
     msg.first_seen = to_time(s.first_seen)
+    msg.confusable_ids = [int(i) for i in s.confusable]
     return msg
 
 

@@ -32,6 +32,16 @@ then reconciled elsewhere) over *moving* an id to another person:
   with a faster base for wrists and elbows (reach detection needs them responsive); unseen
   joints follow the body and their confidence decays.
 
+* **Identity ambiguity.** Position is all the tracker has to tell people apart (ids come from
+  body pose only), so when two people are close it may hand one's id to the other. It says
+  when that could have happened: after the assignment, a measurement given to track ``a`` that
+  another live track ``b`` would have taken nearly as cheaply (squared Mahalanobis distance to
+  ``b`` inside the gate and less than ``confusion_margin`` above the one to ``a``; a
+  re-acquired track's cost is its re-acquisition, so any track gating that person counts)
+  makes ``a`` and ``b`` *confusable* in that frame set (``TrackState.confusable``). Billing
+  sends the receipts of two sessions whose tracks were confusable to review rather than
+  guessing who is who. Two people in well-separated measurements never are.
+
 Ids are positive integers from a counter: never reused.
 """
 
@@ -85,6 +95,9 @@ class TrackerParams:
             plane, often half a metre off) re-acquires a coasting track only this close (m),
             however long the track was hidden: a weak detection must not pull a lost id across
             the store.
+        confusion_margin: Two tracks are confusable when a person assigned to one is within
+            this much squared Mahalanobis distance (chi-square units, 2 dof) of the other's
+            cost as well (module docstring: identity ambiguity).
         keypoint_alpha: Smoothing gain of ordinary joints at full confidence.
         keypoint_alpha_limbs: Smoothing gain of wrists and elbows at full confidence.
         keypoint_full_confidence: Measurement confidence giving the full gain.
@@ -106,6 +119,7 @@ class TrackerParams:
     exit_grace: float = 0.5
     birth_min_separation: float = 0.4
     reacq_single_radius: float = 0.4
+    confusion_margin: float = 4.0
     keypoint_alpha: float = 0.5
     keypoint_alpha_limbs: float = 0.8
     keypoint_full_confidence: float = 0.5
@@ -534,6 +548,7 @@ class Tracker:
                 1.0 + 1e-9, "max_matches",
             )
         pj = np.flatnonzero(track_of >= 0)
+        confusable = self._confusions(track_of, pj, Z, R)
         if pj.size:
             self._update(track_of[pj], pj, t, people=people, Z=Z, R=R, flags=flags)
 
@@ -571,7 +586,7 @@ class Tracker:
         for r in np.flatnonzero(~matched[:n_old] if n_old else np.zeros(0, bool)).tolist():
             tr.cameras[r] = ()
         tr.status[exit_now] = int(TrackStatus.EXITED)
-        out = self._states(np.flatnonzero(~drop_tent & ~lost), t)
+        out = self._states(np.flatnonzero(~drop_tent & ~lost), t, confusable)
         for r in np.flatnonzero(exit_now).tolist():
             self.exited.append((int(tr.ids[r]), t))
         for r in np.flatnonzero(lost).tolist():
@@ -582,7 +597,31 @@ class Tracker:
         out.sort(key=lambda s: s.id)
         return out
 
-    def _states(self, rows: NDArray[np.intp], t: float) -> list[TrackState]:
+    def _confusions(self, track_of: NDArray[np.intp], pj: NDArray[np.intp], Z: FloatArray,
+                    R: FloatArray) -> dict[int, set[int]]:
+        """Track id -> ids of the tracks it is confusable with in this step (module
+        docstring); from the predicted states, before the update."""
+        p = self.params
+        tr = self._tr
+        out: dict[int, set[int]] = {}
+        if pj.size == 0 or len(tr) < 2:
+            return out
+        live = np.arange(len(tr))
+        d2 = self._mahalanobis(live, Z[pj], R[pj])  # (tracks, assigned people)
+        own = track_of[pj]
+        base = d2[own, np.arange(pj.size)]
+        # A re-acquired track was not inside its gate: the one it took is anyone's
+        base = np.where(base < p.gate_chi2, base, np.inf)
+        close = (d2 < p.gate_chi2) & (d2 - base[None, :] < p.confusion_margin)
+        close[own, np.arange(pj.size)] = False
+        for b, k in zip(*np.nonzero(close), strict=True):
+            ia, ib = int(tr.ids[own[k]]), int(tr.ids[b])
+            out.setdefault(ia, set()).add(ib)
+            out.setdefault(ib, set()).add(ia)
+        return out
+
+    def _states(self, rows: NDArray[np.intp], t: float,
+                confusable: dict[int, set[int]] | None = None) -> list[TrackState]:
         """``TrackState``s of track rows ``rows`` (arrays built batched, then sliced)."""
         p = self.params
         tr = self._tr
@@ -614,6 +653,7 @@ class Tracker:
                     stamp=t,
                     position_cov=cov[k],
                     hits=int(hits[k]),
+                    confusable=tuple(sorted((confusable or {}).get(int(tr.ids[r]), ()))),
                 )
             )
         return out

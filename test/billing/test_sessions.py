@@ -345,3 +345,80 @@ def test_unscanned_walker_just_before_a_scan_does_not_shift_bindings(cfg: StoreC
     assert b.session_of_track(4) == "s-e4"
     assert b.session_of_track(5) == "s-e5"
     assert b.session_of_track(2) == "s-anon-2"
+
+
+def _inward(t: float, born: float) -> float:
+    """y of a shopper first seen in the entry zone (y 0.4) at ``born``, walking in at 1 m/s."""
+    return 0.4 + min(3.0, max(0.0, t - born))
+
+
+def _walk(b: SessionBinder, t0: float, t1: float, tracks, confused=lambda t: {}):
+    """Frame sets every DT: ``tracks(t)`` -> [(id, x, y, state)], ``confused(t)`` -> {id: ids}."""
+    out = []
+    for k in range(round(t0 / DT), round(t1 / DT) + 1):
+        t = k * DT
+        c = confused(t)
+        out.append(b.on_tracks(t, [(*obs, c.get(obs[0], ())) for obs in tracks(t)]))
+    return out
+
+
+def test_tracks_of_two_sessions_the_tracker_could_have_swapped_send_both_to_review(
+        cfg: StoreConfig) -> None:
+    # Two friends with their own scans meet in the aisle; for two frame sets the tracker
+    # cannot tell their measurements apart. Both receipts go to review, once, each naming the
+    # other session: a swap would have moved items between them.
+    b = SessionBinder(cfg)
+    changes = [b.on_entry(0.0, "e1", "tok-a", 0, "entry"), b.on_entry(1.0, "e2", "tok-b", 0,
+                                                                        "entry")]
+
+    def tracks(t):
+        out = [(1, 1.1, _inward(t, 0.5), "confirmed")]
+        if t >= 1.5:
+            out.append((2, 1.5, _inward(t, 1.5), "confirmed"))
+        return out
+
+    changes += _walk(b, 0.5, 12.0, tracks,
+                     lambda t: {1: (2,), 2: (1,)} if 6.0 <= t <= 6.5 else {})
+    assert b.session_of_track(1) == "s-e1" and b.session_of_track(2) == "s-e2"
+    swaps = [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
+    assert sorted((r.review_id, r.session_id) for r in swaps) == [
+        ("rv-swap-s-e1-s-e2", "s-e1"), ("rv-swap-s-e2-s-e1", "s-e2")]
+    assert all(r.stamp == 6.0 for r in swaps)
+    assert "track 1 of s-e1 and track 2 of s-e2" in swaps[0].detail
+    assert b.stats.confusions == 1
+
+
+def test_confusable_tracks_of_one_session_or_with_a_vanished_ghost_are_no_review(
+        cfg: StoreConfig) -> None:
+    # A family (one scan, two people) standing together: a swap moves nothing between
+    # receipts. A ghost track beside the parent that no scan claims and that is given up
+    # unconfirmed is nobody's session.
+    b = SessionBinder(cfg)
+    changes = [b.on_entry(0.0, "e1", "tok", 1, "entry")]
+
+    def tracks(t):
+        out = [(1, 1.1, _inward(t, 0.5), "confirmed"), (2, 1.4, _inward(t, 0.5), "confirmed")]
+        if 4.0 <= t <= 4.5:
+            out.append((9, 1.2, 3.5, "tentative"))
+        return out
+
+    changes += _walk(b, 0.5, 12.0, tracks,
+                     lambda t: {1: (2, 9), 2: (1,), 9: (1,)} if 4.0 <= t <= 4.5 else {})
+    assert by_id(b)["s-e1"].track_ids == (1, 2)
+    assert not [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
+    assert b.stats.confusions == 0
+
+
+def test_a_confusion_at_the_gate_is_decided_once_both_tracks_are_bound(cfg: StoreConfig
+                                                                       ) -> None:
+    # Two shoppers walk in one behind the other and the tracker mixes them up at the gate,
+    # before either scan has been bound (binding waits bind_delay after each scan).
+    b = SessionBinder(cfg)
+    changes = [b.on_entry(0.0, "e1", "tok-a", 0, "entry"),
+               b.on_entry(0.5, "e2", "tok-b", 0, "entry")]
+    changes += _walk(b, 0.0, 8.0,
+                     lambda t: [(1, 1.1, _inward(t, 0.0) + 0.1, "confirmed"),
+                                (2, 1.2, _inward(t, 0.0), "confirmed")],
+                     lambda t: {1: (2,), 2: (1,)} if t == 0.0 else {})
+    swaps = {r.session_id for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP}
+    assert swaps == {"s-e1", "s-e2"}

@@ -397,3 +397,47 @@ def test_restore_rejects_a_damaged_snapshot(cfg) -> None:
         Tracker(cfg).restore({**snap, 'hits': [1, 2, 3]})
     with pytest.raises(ValueError, match='shape'):
         Tracker(cfg).restore({**snap, 'x': [[0.0, 1.0]]})
+
+
+def _confusions(res) -> dict[float, set[tuple[int, int]]]:
+    out: dict[float, set[tuple[int, int]]] = {}
+    for t, states, _ in res:
+        for s in states:
+            for o in s.confusable:
+                out.setdefault(round(t, 3), set()).add((min(s.id, o), max(s.id, o)))
+    return out
+
+
+def test_well_separated_people_are_never_confusable(cfg) -> None:
+    """Identity ambiguity is reported only where the assignment could have gone either way:
+    two shoppers whose measurements stay 0.5 m apart or more (the crossing test's paths) are
+    told apart by position, so no frame set calls them confusable."""
+    a = keyframes([(0.0, 0.8, 0.5), (1.5, 1.0, 2.0), (4.0, 1.0, 2.0), (8.714, 5.0, 6.0)])
+    b = keyframes([(0.0, 1.45, 0.5), (4.0, 5.0, 2.5), (8.714, 1.0, 6.5)])
+    res = run(Tracker(cfg), [a, b], 0.0, 9.0, noise=0.05, seed=3)
+    assert _confusions(res) == {}
+
+
+def test_two_people_who_nearly_merge_are_confusable_while_they_do(cfg) -> None:
+    """Two shoppers walk side by side, come within 0.1 m of each other (one stepping behind
+    the other) and part again: while their measurements could belong to either track, the
+    tracks say so, each naming the other; far apart, before and after, they do not."""
+    a = keyframes([(0.0, 0.9, 0.5), (1.0, 0.9, 1.5), (3.0, 2.0, 2.0), (3.6, 2.0, 2.0),
+                   (5.0, 2.0, 3.2)])
+    b = keyframes([(0.0, 1.5, 0.5), (1.0, 1.5, 1.5), (3.0, 2.1, 2.0), (3.6, 2.1, 2.0),
+                   (5.0, 3.8, 2.0)])
+    res = run(Tracker(cfg), [a, b], 0.0, 5.0, noise=0.05, seed=1)
+    conf = _confusions(res)
+    ids = {nearest_id(res[-1][1], res[-1][2][k]) for k in range(2)}
+    assert None not in ids and len(ids) == 2
+    pair = (min(ids), max(ids))
+    times = sorted(t for t, pairs in conf.items() if pair in pairs)
+    assert times, conf
+    # only around the meeting (2.4-4.2 s), both tracks naming each other
+    assert times[0] >= 2.0, times
+    assert times[-1] <= 4.5, times
+    for t, states, _ in res:
+        if round(t, 3) in times:
+            named = {s.id: s.confusable for s in states if s.id in ids}
+            assert named[pair[0]] == (pair[1],) and named[pair[1]] == (pair[0],), named
+            break
