@@ -106,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
     restarts = sum(result.restarts.values())
     verdict = (f'{s.receipts} receipts for {s.visits} visits; exact {s.exact}/{s.visits} '
                f'({s.exact_rate:.0%}), line F1 {s.f1:.3f}, review {s.review_rate:.0%}, '
-               f'wrong without a review flag {s.silent}, latency p99 {s.latency(99):.2f} s, real-time factor '
-               f'{result.real_time_factor:.2f}, node restarts {restarts}{label}')
+               f'wrong without a review flag {s.silent}, latency p99 {s.latency(99):.2f} s, '
+               f'real-time factor {result.real_time_factor:.2f}, node restarts '
+               f'{restarts}{label}')
     dropped = sum(result.dropped_messages.values())
     if dropped:
         per_topic = ', '.join(f'{t}: {n}' for t, n in sorted(result.dropped_messages.items()))
