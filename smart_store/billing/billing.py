@@ -30,6 +30,7 @@ from smart_store.billing.model import (
     ReviewKind,
     Session,
     SessionState,
+    cart_update_record,
     review_from,
     snapshot_cart,
 )
@@ -131,8 +132,12 @@ class BillingLogic:
         return False
 
     def on_cart_update(self, update: Any) -> bool:
-        """A cart update (msg/CartUpdate.msg fields), kept for audit. True if new."""
-        return self.store.record_cart_update(update)
+        """A cart update (msg/CartUpdate.msg fields), kept for audit; the reaching track's
+        cart change may make a possible identity swap matter (SessionBinder). True if new."""
+        new = self.store.record_cart_update(update)
+        rec = cart_update_record(update)
+        self._apply(self.binder.on_cart_change(float(rec["stamp"]), int(rec["track_id"])))
+        return new
 
     def on_review(self, review: Any) -> bool:
         """A review item from any stage. True if new."""

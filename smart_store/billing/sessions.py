@@ -34,9 +34,12 @@ under review. Two people walking through a gate in single file are further apart
 
 **Possible identity swaps**: the tracker tells people apart by position only and marks two
 tracks *confusable* in a frame set where it could have exchanged their ids (Track.msg
-``confusable_ids``). Once both tracks are bound to different sessions, each of the two sessions
-gets one ``IDENTITY_SWAP`` review item (``rv-swap-<session>-<other session>``) and its receipt
-goes to review: who took what may belong to the other receipt. Tracks of one session (a
+``confusable_ids``). Once both tracks are bound to different sessions and either of them
+changes a cart at or after that moment (``on_cart_change``, from msg/CartUpdate.msg: a swap
+only moves what is taken after it), each of the two sessions gets one ``IDENTITY_SWAP`` review item
+(``rv-swap-<session>-<other session>``) and its receipt goes to review: who took what may
+belong to the other receipt. Contacts are kept in memory only: after a billing restart the
+contacts before it are not known any more. Tracks of one session (a
 family, a joined twin) and tracks never bound (a ghost given up unconfirmed) raise nothing.
 
 A track first seen anywhere else is not a new shopper (a re-acquired id after an identity swap:
@@ -187,6 +190,20 @@ class _Track:
         return max(times) if times else None
 
 
+@dataclass(frozen=True)
+class _Contact:
+    """Two bound tracks of two sessions the tracker said were confusable, first at ``t``."""
+
+    t: float
+    tracks: tuple[int, int]
+    sessions: tuple[str, str]
+
+
+#: A cart change stamped this little before a contact still counts as after it (the stamp is
+#: the weight event's; the reach behind it may straddle the contact).
+CONTACT_SLACK = 0.5
+
+
 @dataclass
 class _Pending:
     scan: EntryScan
@@ -286,6 +303,8 @@ class SessionBinder:
         self._newborns: list[tuple[int, float, str]] = []
         self._placed: list[int] = []
         self._swaps: set[tuple[str, str]] = set()  # session pairs sent to review as swappable
+        self._contacts: dict[tuple[str, str], _Contact] = {}  # ... not (yet) sent: no change
+        self._changed_at: dict[int, float] = {}  # track -> stamp of its latest cart change
 
     # ---------------------------------------------------------------------------- queries
     @property
@@ -421,7 +440,10 @@ class SessionBinder:
         if live is None:
             return None
         live.state = SessionState.CLOSED
+        for key in [k for k in self._contacts if set(k) <= self._closed]:
+            del self._contacts[key]
         for tid in live.track_ids:
+            self._changed_at.pop(tid, None)
             self._tracks.pop(tid, None)
             self._closed_tracks.add(tid)
         return live.snapshot()
@@ -604,11 +626,20 @@ class SessionBinder:
         live.stamp = self._now
         self._changed.add(live.session_id)
 
+    def on_cart_change(self, t: float, track_id: int) -> BinderChanges:
+        """A cart changed because of a reach by ``track_id`` (msg/CartUpdate.msg; ``t`` its
+        stamp): a possible identity swap of that track before ``t`` now matters."""
+        self._begin()
+        tid = int(track_id)
+        if tid > 0:
+            self._changed_at[tid] = max(self._changed_at.get(tid, -math.inf), float(t))
+            self._flag_contacts()
+        return self._end()
+
     def _confusions(self) -> None:
-        """Two sessions whose tracks the tracker said could have swapped identities: each
-        receipt goes to review (who took what may belong to the other). Decided once both
-        tracks are bound; forgotten when the other track is gone unbound or in the same
-        session (a duplicate joined as a twin, a family member)."""
+        """Record two sessions whose tracks the tracker said could have swapped identities
+        (decided once both tracks are bound; forgotten when the other track is gone unbound or
+        is in the same session: a duplicate joined as a twin, a family member)."""
         for tr in self._tracks.values():
             if tr.session_id is None or not tr.confusable:
                 continue
@@ -622,19 +653,33 @@ class SessionBinder:
                 del tr.confusable[oid]
                 other.confusable.pop(tr.track_id, None)
                 a, b = tr.session_id, other.session_id
-                if (min(a, b), max(a, b)) in self._swaps:
+                key = (a, b) if a < b else (b, a)
+                if key in self._swaps:
                     continue  # already on review for this pair
-                self._swaps.add((min(a, b), max(a, b)))
-                self.stats.confusions += 1
-                for sid, osid, mine, theirs in ((a, b, tr.track_id, oid),
-                                                (b, a, oid, tr.track_id)):
-                    if sid in self._closed:
-                        continue
-                    self._review(f"rv-swap-{sid}-{osid}", ReviewKind.IDENTITY_SWAP, sid, t,
-                                 f"track {mine} of {sid} and track {theirs} of {osid} were "
-                                 f"close enough at {t:.1f} s for the tracker to swap them: "
-                                 f"items may belong to the other receipt")
-                    self._changed.add(sid)
+                old = self._contacts.get(key)
+                if old is None or t < old.t:
+                    self._contacts[key] = _Contact(t, (tr.track_id, oid), (a, b))
+        self._flag_contacts()
+
+    def _flag_contacts(self) -> None:
+        """A recorded contact goes to review once either of its tracks changes a cart at or
+        after it: a swap moves only what is taken after it to the other receipt, so two
+        shoppers who brush past each other on their way out raise nothing."""
+        for key, c in list(self._contacts.items()):
+            if max(self._changed_at.get(tid, -math.inf) for tid in c.tracks) < c.t - CONTACT_SLACK:
+                continue
+            del self._contacts[key]
+            self._swaps.add(key)
+            self.stats.confusions += 1
+            (ta, tb), (a, b) = c.tracks, c.sessions
+            for sid, osid, mine, theirs in ((a, b, ta, tb), (b, a, tb, ta)):
+                if sid in self._closed:
+                    continue
+                self._review(f"rv-swap-{sid}-{osid}", ReviewKind.IDENTITY_SWAP, sid, c.t,
+                             f"track {mine} of {sid} and track {theirs} of {osid} were close "
+                             f"enough at {c.t:.1f} s for the tracker to swap them, and a cart "
+                             f"changed after: items may belong to the other receipt")
+                self._changed.add(sid)
 
     def _review(self, review_id: str, kind: ReviewKind, session_id: str, stamp: float,
                 detail: str, *, event_ids: Sequence[str] = ()) -> None:

@@ -227,3 +227,30 @@ def test_a_restarted_billing_waits_for_the_recovered_sessions_carts(tmp_path: Pa
     logic.on_tracks(20.0, [(3, 4.9, 0.5, "exited")])
     (third,) = logic.tick(20.0)
     assert third.session_id == "s-e3"
+
+
+def test_a_pick_after_a_possible_identity_swap_sends_both_receipts_to_review(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    """The tracker said tracks 1 and 2 (two scanned friends) were confusable at 4 s; track 2
+    then picked: both receipts go to review, the picker's and the other's."""
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store)
+    logic.on_entry(0.0, "e1", "tok-a", 0, "entry")
+    logic.on_entry(0.5, "e2", "tok-b", 0, "entry")
+    for k in range(17):
+        t = 0.5 * k
+        near = 4.0 <= t <= 4.5
+        logic.on_tracks(t, [(1, 1.1, 0.5 + min(3.0, t), "confirmed", (2,) if near else ()),
+                            (2, 1.4, 0.5 + min(3.0, t), "confirmed", (1,) if near else ())])
+        logic.tick(t)
+    logic.on_cart(make_cart(cfg, "s-e2", 1, [("PEANUT-200", 1, ["we-7"])]))
+    logic.on_cart_update({"update_id": "cu-7", "session_id": "s-e2", "track_id": 2,
+                          "sku": "PEANUT-200", "quantity_delta": 1, "unit_price": 219,
+                          "event_ids": ["we-7"], "stamp": 6.0})
+    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
+    receipts = {r.session_id: r for r in logic.tick(9.0)}
+    assert set(receipts) == {"s-e1", "s-e2"}
+    assert receipts["s-e1"].needs_review and receipts["s-e2"].needs_review
+    assert receipts["s-e1"].review_ids == ("rv-swap-s-e1-s-e2",)
+    assert receipts["s-e2"].review_ids == ("rv-swap-s-e2-s-e1",)
+    assert receipts["s-e2"].total == 219 and receipts["s-e1"].total == 0

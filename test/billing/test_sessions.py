@@ -377,9 +377,13 @@ def test_tracks_of_two_sessions_the_tracker_could_have_swapped_send_both_to_revi
             out.append((2, 1.5, _inward(t, 1.5), "confirmed"))
         return out
 
+    changes += [b.on_cart_change(4.0, 1)]  # a pick before they met: no swap can move it
     changes += _walk(b, 0.5, 12.0, tracks,
                      lambda t: {1: (2,), 2: (1,)} if 6.0 <= t <= 6.5 else {})
     assert b.session_of_track(1) == "s-e1" and b.session_of_track(2) == "s-e2"
+    assert not [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
+    # one of them takes something after: what was taken may be the other's
+    changes += [b.on_cart_change(9.0, 2), b.on_cart_change(10.0, 1)]
     swaps = [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
     assert sorted((r.review_id, r.session_id) for r in swaps) == [
         ("rv-swap-s-e1-s-e2", "s-e1"), ("rv-swap-s-e2-s-e1", "s-e2")]
@@ -404,6 +408,7 @@ def test_confusable_tracks_of_one_session_or_with_a_vanished_ghost_are_no_review
 
     changes += _walk(b, 0.5, 12.0, tracks,
                      lambda t: {1: (2, 9), 2: (1,), 9: (1,)} if 4.0 <= t <= 4.5 else {})
+    changes += [b.on_cart_change(8.0, 1), b.on_cart_change(8.5, 2)]
     assert by_id(b)["s-e1"].track_ids == (1, 2)
     assert not [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
     assert b.stats.confusions == 0
@@ -420,5 +425,25 @@ def test_a_confusion_at_the_gate_is_decided_once_both_tracks_are_bound(cfg: Stor
                      lambda t: [(1, 1.1, _inward(t, 0.0) + 0.1, "confirmed"),
                                 (2, 1.2, _inward(t, 0.0), "confirmed")],
                      lambda t: {1: (2,), 2: (1,)} if t == 0.0 else {})
+    assert not [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
+    changes.append(b.on_cart_change(6.0, 2))
     swaps = {r.session_id for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP}
     assert swaps == {"s-e1", "s-e2"}
+
+
+def test_shoppers_who_brush_past_each_other_after_their_last_pick_raise_no_review(
+        cfg: StoreConfig) -> None:
+    # A swap only moves what is taken after it: two shoppers who were confusable on their way
+    # to the exit, both carts complete, get their receipts without review.
+    b = SessionBinder(cfg)
+    changes = [b.on_entry(0.0, "e1", "tok-a", 0, "entry"),
+               b.on_entry(0.5, "e2", "tok-b", 0, "entry")]
+    changes += [b.on_cart_change(3.0, 1), b.on_cart_change(3.5, 2)]
+    changes += _walk(b, 0.0, 8.0,
+                     lambda t: [(1, 1.1, _inward(t, 0.0) + 0.1, "confirmed"),
+                                (2, 1.2, _inward(t, 0.0), "confirmed")],
+                     lambda t: {1: (2,), 2: (1,)} if t == 7.0 else {})
+    changes.append(b.on_tracks(9.0, [(1, *EXIT_XY, "exited"), (2, *EXIT_XY, "exited")]))
+    assert {d.session_id for d in b.due_sessions()} == {"s-e1", "s-e2"}
+    assert not [r for r in reviews(changes) if r.kind == ReviewKind.IDENTITY_SWAP]
+    assert b.stats.confusions == 0
