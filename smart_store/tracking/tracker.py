@@ -39,8 +39,9 @@ then reconciled elsewhere) over *moving* an id to another person:
   ``b`` inside the gate and less than ``confusion_margin`` above the one to ``a``; a
   re-acquired track's cost is its re-acquisition, so any track gating that person counts)
   makes ``a`` and ``b`` *confusable* in that frame set (``TrackState.confusable``). Billing
-  sends the receipts of two sessions whose tracks were confusable to review rather than
-  guessing who is who. Two people in well-separated measurements never are.
+  sends the receipts of two sessions whose tracks were confusable before a later cart change
+  to review rather than guessing who is who. Two people in well-separated measurements never
+  are.
 
 Ids are positive integers from a counter: never reused.
 """
