@@ -36,11 +36,11 @@ under review. Two people walking through a gate in single file are further apart
 tracks *confusable* in a frame set where it could have exchanged their ids (Track.msg
 ``confusable_ids``). Once both tracks are bound to different sessions and either of them
 changes a cart at or after that moment (``on_cart_change``, from msg/CartUpdate.msg: a swap
-only moves what is taken after it), each of the two sessions gets one ``IDENTITY_SWAP`` review item
-(``rv-swap-<session>-<other session>``) and its receipt goes to review: who took what may
-belong to the other receipt. Contacts are kept in memory only: after a billing restart the
-contacts before it are not known any more. Tracks of one session (a
-family, a joined twin) and tracks never bound (a ghost given up unconfirmed) raise nothing.
+only moves what is taken after it), each of the two sessions gets one ``IDENTITY_SWAP``
+review item (``rv-swap-<session>-<other session>``) and its receipt goes to review: who took
+what may belong to the other receipt. Tracks of one session (a family, a joined twin) and
+tracks never bound (a ghost given up unconfirmed) raise nothing. Contacts are kept in memory
+only: after a billing restart the contacts before it are not known any more.
 
 A track first seen anywhere else is not a new shopper (a re-acquired id after an identity swap:
 re-acquisition is the tracker's job): it is ignored and counted in ``stats.ignored_tracks``.
@@ -440,8 +440,10 @@ class SessionBinder:
         if live is None:
             return None
         live.state = SessionState.CLOSED
+        # a pair of billed sessions can meet no more: forget its contact and its review mark
         for key in [k for k in self._contacts if set(k) <= self._closed]:
             del self._contacts[key]
+        self._swaps = {k for k in self._swaps if not set(k) <= self._closed}
         for tid in live.track_ids:
             self._changed_at.pop(tid, None)
             self._tracks.pop(tid, None)
