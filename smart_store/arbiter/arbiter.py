@@ -74,7 +74,9 @@ Cart rules
     * Units the session never held change no cart: they are recorded on the ledger and reported
       as ``misplaced_item`` (the detail lists the sessions that do hold that sku, for staff).
     * No reach explains the change -> ``reachless_change`` review (bump, restock, missed hand);
-      no cart or ledger change.
+      no cart or ledger change. A reach of track 0 (a beam break with no tracked person near
+      it) takes no part in the assignment: it names nobody to bill, so its change is reachless
+      too (the review's evidence lists it); a later reach of a known track may still explain it.
     * Stale channel -> ``stale_sensor`` review; the event is still decided, with its confidence
       multiplied by ``stale_confidence_factor`` [0.5].
     * Changes below ``ignore_below_g`` [8 g] are ignored (hand pressure, drift).
@@ -378,7 +380,11 @@ class CartArbiter:
             if any(self._now < ev.end + delay for ev in window):
                 break  # decisions stay in time order: later windows wait for this one
             shelf = window[0].shelf_id
-            shelf_reaches = [r for r in reaches if r.shelf_id == shelf]
+            # A reach of track 0 is a hand the beam saw with no tracked person near it: it
+            # proves a hand was there but names nobody to bill, so it explains no cart change
+            # (the change goes to review as reachless, and a later reach of a known track may
+            # still explain it).
+            shelf_reaches = [r for r in reaches if r.shelf_id == shelf and r.track_id]
             cands = {
                 r.event_id: r
                 for ev in window
@@ -491,10 +497,16 @@ class CartArbiter:
                 f"change (best match: {best_text}); decided with reduced confidence",
             ))
         if reach is None:
+            untracked = candidate_reaches(
+                ev, [r for r in self._reaches.values()
+                     if r.shelf_id == ev.shelf_id and not r.track_id], p)
+            hand = (f"a hand in it that no tracked person was near "
+                    f"({', '.join(r.event_id for r in untracked)})" if untracked
+                    else "no hand in it")
             out.append(self._review(
                 ReviewKind.REACHLESS_CHANGE, ev, "", best.items[0][0] if best else "",
-                evidence=evidence, conf=match.confidence,
-                detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} with no hand in it "
+                evidence=evidence + tuple(r.event_id for r in untracked), conf=match.confidence,
+                detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} with {hand} "
                 f"(best match: {best_text}); no cart changed",
             ))
             if ev.delta_grams < 0 and best is not None:

@@ -10,6 +10,7 @@ D1b CHOC-HAZ-100 107 g.
 from __future__ import annotations
 
 from smart_store.arbiter import Cart, CartUpdate, Reason, ReviewKind
+from smart_store.reach.model import EVIDENCE_BEAM
 
 
 # ------------------------------------------------------------------------------ basics
@@ -302,6 +303,27 @@ def test_bump_without_reach_goes_to_review(shop, mk):
     assert review.event_ids == ("w1",) and review.review_id == "w1:reachless_change"
     assert "1 x COLA-330" in review.detail
     assert shop.arb.lanes.count("A2a", "COLA-330") == 12  # no ledger change either
+
+
+def test_hand_of_no_tracked_person_bills_nobody_and_goes_to_review(shop, mk):
+    # The reach detector's beam-only reach names track 0 when no tracked person was near the
+    # break (the picker was never tracked). The pick is real, but whose cart it belongs to is
+    # unknown: no phantom cart, a reachless review (every open receipt is then reviewed).
+    shop.session("S1", 1)
+    shop.feed(mk.reach("rb1", 0, "A2a", 10.0, 11.0, conf=0.15, evidence=EVIDENCE_BEAM),
+              mk.weight("w1", "A2a", -350.0, 10.4, 11.1))
+    shop.flush(12.5)
+    assert shop.updates() == []
+    assert shop.carts() == {"S1": {}}
+    (review,) = shop.reviews()
+    assert (review.kind, review.session_id, review.lane_id) == (
+        ReviewKind.REACHLESS_CHANGE, "", "A2a")
+    assert review.event_ids == ("w1", "rb1")
+    assert "no tracked person was near (rb1)" in review.detail
+    # a reach of a known track that arrives later still explains it (late reach)
+    shop.feed(mk.reach("r2", 1, "A2a", 10.1, 11.0))
+    shop.flush(13.0)
+    assert shop.carts() == {"S1": {"COLA-330": 1}}
 
 
 def test_unknown_weight_goes_to_review(shop, mk):
