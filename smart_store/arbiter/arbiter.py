@@ -75,8 +75,10 @@ Cart rules
       as ``misplaced_item`` (the detail lists the sessions that do hold that sku, for staff).
     * No reach explains the change -> ``reachless_change`` review (bump, restock, missed hand);
       no cart or ledger change. A reach of track 0 (a beam break with no tracked person near
-      it) takes no part in the assignment: it names nobody to bill, so its change is reachless
-      too (the review's evidence lists it); a later reach of a known track may still explain it.
+      it) takes no part in the assignment: it names nobody to bill, so its change books no cart
+      either and goes to an ``untracked_hand`` review (evidence: the event and those reaches;
+      billing sends every session then in the store to review); a later reach of a known track
+      may still explain it (late reach).
     * Stale channel -> ``stale_sensor`` review; the event is still decided, with its confidence
       multiplied by ``stale_confidence_factor`` [0.5].
     * Changes below ``ignore_below_g`` [8 g] are ignored (hand pressure, drift).
@@ -356,7 +358,9 @@ class CartArbiter:
             tracks.add(int(suffix))
         reaches = list(self._reaches.values())
         for ev in self._pending.values():
-            cands = candidate_reaches(ev, reaches, self.policy)
+            # an event only untracked hands (track 0) explain may be anybody's, like one with
+            # no candidate yet
+            cands = [r for r in candidate_reaches(ev, reaches, self.policy) if r.track_id]
             if not cands or any(r.track_id in tracks for r in cands):
                 return True
         return any(
@@ -497,14 +501,13 @@ class CartArbiter:
                 f"change (best match: {best_text}); decided with reduced confidence",
             ))
         if reach is None:
-            untracked = candidate_reaches(
-                ev, [r for r in self._reaches.values()
-                     if r.shelf_id == ev.shelf_id and not r.track_id], p)
+            untracked = self._untracked_hands(ev)
             hand = (f"a hand in it that no tracked person was near "
                     f"({', '.join(r.event_id for r in untracked)})" if untracked
                     else "no hand in it")
             out.append(self._review(
-                ReviewKind.REACHLESS_CHANGE, ev, "", best.items[0][0] if best else "",
+                ReviewKind.UNTRACKED_HAND if untracked else ReviewKind.REACHLESS_CHANGE,
+                ev, "", best.items[0][0] if best else "",
                 evidence=evidence + tuple(r.event_id for r in untracked), conf=match.confidence,
                 detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} with {hand} "
                 f"(best match: {best_text}); no cart changed",
@@ -536,6 +539,12 @@ class CartArbiter:
             out.extend(self._apply_put_back(ev, reach, sid, items=best.items, evidence=evidence,
                                             conf=conf))
         return out
+
+    def _untracked_hands(self, ev: WeightEvent) -> list[Reach]:
+        """Reaches of track 0 (a hand nobody tracked) that could explain ``ev``."""
+        return candidate_reaches(
+            ev, [r for r in self._reaches.values()
+                 if r.shelf_id == ev.shelf_id and not r.track_id], self.policy)
 
     def _tie_review(
         self, ev: WeightEvent, a: Assignment, reach: Reach, *, sid: str,

@@ -50,6 +50,7 @@ class ReviewKind(IntEnum):
     ANONYMOUS_SESSION = 4  # a person who entered without scanning took something
     STALE_SENSOR = 5  # a lane whose sensor was stale around an event
     IDENTITY_SWAP = 6  # two sessions' tracks the tracker could have swapped (billing)
+    UNTRACKED_HAND = 7  # a hand (beam break) with no tracked person near it changed a lane
     OTHER = 255  # ambiguous product, unexpected product, ...
 
     @property

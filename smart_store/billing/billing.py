@@ -18,6 +18,7 @@ Carts are per session: an item handed between unrelated shoppers stays on the pi
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -140,9 +141,20 @@ class BillingLogic:
         return new
 
     def on_review(self, review: Any) -> bool:
-        """A review item from any stage. True if new."""
+        """A review item from any stage. True if new.
+
+        An ``UNTRACKED_HAND`` item without a session (a hand nobody tracked changed a lane) may
+        concern anybody then in the store: every open session that entered by its stamp gets
+        its own item (``rv-untracked-<session>-<item>``), so their receipts go to review."""
         item = review_from(review)
         new = self.store.record_review(item)
+        if item.kind == int(ReviewKind.UNTRACKED_HAND) and not item.session_id:
+            for session in self.open_sessions():
+                if session.entry_time <= item.stamp:
+                    self.on_review(dataclasses.replace(
+                        item, review_id=f"rv-untracked-{session.session_id}-{item.review_id}",
+                        session_id=session.session_id,
+                        detail=f"{item.detail}: this session was in the store, it may be its"))
         if item.session_id and self.store.has_receipt(item.session_id):
             return new  # kept for audit; it cannot change a final receipt
         self._reviews.setdefault(item.review_id, item)

@@ -63,6 +63,7 @@ class ReviewKind(IntEnum):
     ANONYMOUS_SESSION = 4
     STALE_SENSOR = 5
     IDENTITY_SWAP = 6
+    UNTRACKED_HAND = 7
     OTHER = 255
 
 

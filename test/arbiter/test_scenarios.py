@@ -308,16 +308,19 @@ def test_bump_without_reach_goes_to_review(shop, mk):
 def test_hand_of_no_tracked_person_bills_nobody_and_goes_to_review(shop, mk):
     # The reach detector's beam-only reach names track 0 when no tracked person was near the
     # break (the picker was never tracked). The pick is real, but whose cart it belongs to is
-    # unknown: no phantom cart, a reachless review (every open receipt is then reviewed).
+    # unknown: no phantom cart, an untracked-hand review (billing sends every session then in
+    # the store to review), and billing waits for the decision as for an unexplained event.
     shop.session("S1", 1)
     shop.feed(mk.reach("rb1", 0, "A2a", 10.0, 11.0, conf=0.15, evidence=EVIDENCE_BEAM),
               mk.weight("w1", "A2a", -350.0, 10.4, 11.1))
+    assert shop.arb.pending("S1", now=11.5)
     shop.flush(12.5)
+    assert not shop.arb.pending("S1")
     assert shop.updates() == []
     assert shop.carts() == {"S1": {}}
     (review,) = shop.reviews()
-    assert (review.kind, review.session_id, review.lane_id) == (
-        ReviewKind.REACHLESS_CHANGE, "", "A2a")
+    assert (review.kind, review.session_id, review.lane_id, review.review_id) == (
+        ReviewKind.UNTRACKED_HAND, "", "A2a", "w1:untracked_hand")
     assert review.event_ids == ("w1", "rb1")
     assert "no tracked person was near (rb1)" in review.detail
     # a reach of a known track that arrives later still explains it (late reach)

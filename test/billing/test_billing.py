@@ -7,7 +7,7 @@ from pathlib import Path
 from billing_helpers import Person, Script, make_cart, run_script
 
 from smart_store.billing.billing import BillingLogic
-from smart_store.billing.model import Session, SessionState
+from smart_store.billing.model import ReviewItem, ReviewKind, Session, SessionState
 from smart_store.billing.store import BillingStore
 from smart_store.config import StoreConfig
 
@@ -254,3 +254,39 @@ def test_a_pick_after_a_possible_identity_swap_sends_both_receipts_to_review(
     assert receipts["s-e1"].review_ids == ("rv-swap-s-e1-s-e2",)
     assert receipts["s-e2"].review_ids == ("rv-swap-s-e2-s-e1",)
     assert receipts["s-e2"].total == 219 and receipts["s-e1"].total == 0
+
+
+def test_a_hand_nobody_tracked_sends_every_session_then_in_the_store_to_review(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    """The arbiter's UNTRACKED_HAND item (a beam break with no tracked person near it changed a
+    lane, no cart changed) concerns whoever was in the store: the two shoppers inside at 6 s
+    get review items, the one who entered after it does not."""
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store)
+    logic.on_entry(0.0, "e1", "tok-a", 0, "entry")
+    logic.on_entry(2.0, "e2", "tok-b", 0, "entry")
+    logic.on_entry(7.0, "e3", "tok-c", 0, "entry")
+    for k in range(21):
+        t = 0.5 * k
+        obs = [(1, 1.1, 0.5 + min(3.0, t), "confirmed")]
+        if t >= 2.0:
+            obs.append((2, 1.1, 0.5 + min(3.0, t - 2.0), "confirmed"))
+        if t >= 7.0:
+            obs.append((3, 1.1, 0.5 + min(3.0, t - 7.0), "confirmed"))
+        logic.on_tracks(t, obs)
+        logic.tick(t)
+        if t == 8.0:
+            assert logic.on_review(ReviewItem(
+                review_id="we-9:untracked_hand", kind=int(ReviewKind.UNTRACKED_HAND),
+                sku="COLA-330", event_ids=("we-9", "rb-b-9"), stamp=6.0,
+                detail="-347.0 g on lane A2a with a hand in it that no tracked person was "
+                       "near (rb-b-9)"))
+    logic.on_tracks(11.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited"),
+                           (3, 4.9, 0.5, "exited")])
+    receipts = {r.session_id: r for r in logic.tick(11.0)}
+    assert set(receipts) == {"s-e1", "s-e2", "s-e3"}
+    assert receipts["s-e1"].review_ids == ("rv-untracked-s-e1-we-9:untracked_hand",)
+    assert receipts["s-e2"].review_ids == ("rv-untracked-s-e2-we-9:untracked_hand",)
+    assert not receipts["s-e3"].needs_review
+    # persisted: the items are in the review table for staff, the original one too
+    assert store.count("review_items") == 3
