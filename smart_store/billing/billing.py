@@ -75,7 +75,8 @@ class BillingLogic:
         self.binder = binder if binder is not None else SessionBinder(cfg)
         # --- recovery: everything not yet billed
         sessions = store.open_sessions()
-        self.binder.restore(sessions, store.open_entry_scans(), store.open_newborns())
+        self.binder.restore(sessions, store.open_entry_scans(), store.open_newborns(),
+                            store.swap_contacts(s.session_id for s in sessions))
         self.binder.restore_closed_tracks(store.closed_track_ids())
         self._sessions: dict[str, Session] = {s.session_id: s for s in sessions}
         self._carts: dict[str, CartSnapshot] = store.open_carts()
@@ -248,6 +249,8 @@ class BillingLogic:
             self.store.record_newborns(changes.newborns)
         if changes.placed:
             self.store.place_newborns(changes.placed)
+        if changes.contacts:
+            self.store.record_swap_contacts(changes.contacts)
         return changes
 
     def _close(self, session_id: str) -> None:

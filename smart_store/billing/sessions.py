@@ -39,8 +39,9 @@ changes a cart at or after that moment (``on_cart_change``, from msg/CartUpdate.
 only moves what is taken after it), each of the two sessions gets one ``IDENTITY_SWAP``
 review item (``rv-swap-<session>-<other session>``) and its receipt goes to review: who took
 what may belong to the other receipt. Tracks of one session (a family, a joined twin) and
-tracks never bound (a ghost given up unconfirmed) raise nothing. Contacts are kept in memory
-only: after a billing restart the contacts before it are not known any more.
+tracks never bound (a ghost given up unconfirmed) raise nothing. Contacts are stored
+(``BinderChanges.contacts``) and restored after a billing restart, so a contact before a
+restart and a pick after it still go to review.
 
 A track first seen anywhere else is not a new shopper (a re-acquired id after an identity swap:
 re-acquisition is the tracker's job): it is ignored and counted in ``stats.ignored_tracks``.
@@ -139,10 +140,13 @@ class BinderChanges:
     finished_scans: tuple[str, ...] = ()
     newborns: tuple[tuple[int, float, str], ...] = ()
     placed: tuple[int, ...] = ()
+    #: Possible identity swaps recorded or changed: ``(session_a, session_b, t, track_a,
+    #: track_b, flagged)`` (``session_a < session_b``; ``flagged``: sent to review).
+    contacts: tuple[tuple[str, str, float, int, int, bool], ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.sessions or self.reviews or self.finished_scans or self.newborns
-                    or self.placed)
+                    or self.placed or self.contacts)
 
 
 @dataclass
@@ -302,6 +306,7 @@ class SessionBinder:
         self._finished: list[str] = []
         self._newborns: list[tuple[int, float, str]] = []
         self._placed: list[int] = []
+        self._contact_changes: dict[tuple[str, str], tuple[str, str, float, int, int, bool]] = {}
         self._swaps: set[tuple[str, str]] = set()  # session pairs sent to review as swappable
         self._contacts: dict[tuple[str, str], _Contact] = {}  # ... not (yet) sent: no change
         self._changed_at: dict[int, float] = {}  # track -> stamp of its latest cart change
@@ -456,9 +461,11 @@ class SessionBinder:
         self._closed_tracks.update(int(t) for t in track_ids)
 
     def restore(self, sessions: Iterable[Session], scans: Iterable[EntryScan] = (),
-                newborns: Iterable[tuple[int, float, str]] = ()) -> None:
-        """Rebuild state after a restart from stored open sessions, unfinished scans and
-        newborn tracks still waiting for a scan (see :class:`BinderChanges`).
+                newborns: Iterable[tuple[int, float, str]] = (),
+                contacts: Iterable[tuple[str, str, float, int, int, bool]] = ()) -> None:
+        """Rebuild state after a restart from stored open sessions, unfinished scans,
+        newborn tracks still waiting for a scan and possible identity swaps (see
+        :class:`BinderChanges`; contacts of two billed sessions are skipped).
 
         Restored tracks count as seen at the first :meth:`advance` after the restore (the clock
         of the restart), so a track that vanished during the outage is declared lost
@@ -500,6 +507,17 @@ class SessionBinder:
             self._tracks[tid] = _Track(int(tid), born=float(born), zone=zone, last_seen=None,
                                        classified=True, restored=True)
             self._orphans.append(int(tid))
+        for a, b, t, ta, tb, flagged in contacts:
+            key = (str(a), str(b)) if str(a) < str(b) else (str(b), str(a))
+            if not (set(key) & set(self._sessions)):
+                continue  # both billed (or unknown): they can meet no more
+            if flagged:
+                self._swaps.add(key)
+                self._contacts.pop(key, None)
+            elif key not in self._swaps:
+                old = self._contacts.get(key)
+                if old is None or float(t) < old.t:
+                    self._contacts[key] = _Contact(float(t), (int(ta), int(tb)), (str(a), str(b)))
 
     # ---------------------------------------------------------------------------- internals
     def _begin(self) -> None:
@@ -508,6 +526,7 @@ class SessionBinder:
         self._finished = []
         self._newborns = []
         self._placed = []
+        self._contact_changes = {}
 
     def _end(self) -> BinderChanges:
         live = [self._sessions[sid] for sid in self._changed if sid in self._sessions]
@@ -517,6 +536,7 @@ class SessionBinder:
             finished_scans=tuple(self._finished),
             newborns=tuple(self._newborns),
             placed=tuple(self._placed),
+            contacts=tuple(self._contact_changes[k] for k in sorted(self._contact_changes)),
         )
 
     @staticmethod
@@ -661,6 +681,7 @@ class SessionBinder:
                 old = self._contacts.get(key)
                 if old is None or t < old.t:
                     self._contacts[key] = _Contact(t, (tr.track_id, oid), (a, b))
+                    self._note_contact(key, self._contacts[key], flagged=False)
         self._flag_contacts()
 
     def _flag_contacts(self) -> None:
@@ -672,6 +693,7 @@ class SessionBinder:
                 continue
             del self._contacts[key]
             self._swaps.add(key)
+            self._note_contact(key, c, flagged=True)
             self.stats.confusions += 1
             (ta, tb), (a, b) = c.tracks, c.sessions
             for sid, osid, mine, theirs in ((a, b, ta, tb), (b, a, tb, ta)):
@@ -682,6 +704,12 @@ class SessionBinder:
                              f"enough at {c.t:.1f} s for the tracker to swap them, and a cart "
                              f"changed after: items may belong to the other receipt")
                 self._changed.add(sid)
+
+    def _note_contact(self, key: tuple[str, str], c: _Contact, *, flagged: bool) -> None:
+        """Report a contact for the store (restored after a restart, :meth:`restore`), with its
+        sessions and tracks in key order."""
+        ta, tb = c.tracks if c.sessions[0] == key[0] else c.tracks[::-1]
+        self._contact_changes[key] = (key[0], key[1], c.t, ta, tb, flagged)
 
     def _review(self, review_id: str, kind: ReviewKind, session_id: str, stamp: float,
                 detail: str, *, event_ids: Sequence[str] = ()) -> None:

@@ -18,13 +18,17 @@ Guarantees:
   writer) with ``synchronous=FULL``; foreign keys are enforced. Tokens are opaque: no personal
   data is stored.
 
-Tables (schema version 1; ``schema_version`` records applied migrations):
+Tables (schema version 2; ``schema_version`` records applied migrations; a version-1 file
+is upgraded in place on open):
 
 * ``sessions``      session_id PK, account_token, anonymous, state, entry/exit time, stamp,
   gate_id, entry_event_id, expected_tracks, track_ids / exited_track_ids / lost_track_ids (JSON)
 * ``entry_scans``   event_id PK, t, account_token, companions, gate_id, finished
 * ``newborn_tracks`` track_id PK, born, zone, placed: tracks born in an entry zone that wait
   for a late scan (a few seconds), so a restart does not lose them
+* ``swap_contacts`` (session_a, session_b) PK, t, track_a, track_b, flagged (version 2):
+  possible identity swaps between two sessions' tracks (``sessions.SessionBinder``), the
+  earliest per pair; ``flagged`` once both went to review
 * ``cart_updates``  update_id PK, session_id, track_id, sku, quantity_delta, unit_price, reason,
   confidence, event_ids (JSON), stamp
 * ``carts``         session_id PK, revision, total, currency, stamp, cart (JSON of the latest)
@@ -179,6 +183,18 @@ CREATE TABLE receipt_lines (
     CHECK (line_total = quantity * unit_price)
 );
 CREATE INDEX idx_receipt_lines_sku ON receipt_lines (sku);
+"""),
+    (2, """
+CREATE TABLE swap_contacts (
+    session_a TEXT NOT NULL,
+    session_b TEXT NOT NULL,
+    t         REAL NOT NULL,
+    track_a   INTEGER NOT NULL,
+    track_b   INTEGER NOT NULL,
+    flagged   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_a, session_b),
+    CHECK (session_a < session_b)
+);
 """),
 )
 
@@ -370,6 +386,38 @@ class BillingStore:
         """Newborn tracks still waiting for a scan, oldest first."""
         rows = self.db["newborn_tracks"].rows_where("placed = 0", order_by="born, track_id")
         return [(int(r["track_id"]), float(r["born"]), str(r["zone"])) for r in rows]
+
+    # ---------------------------------------------------------------------------- swaps
+    def record_swap_contacts(
+            self, contacts: Iterable[tuple[str, str, float, int, int, bool]]) -> None:
+        """Possible identity swaps ``(session_a, session_b, t, track_a, track_b, flagged)``:
+        a pair's row is replaced (an earlier contact, or the pair sent to review); a flagged
+        pair stays flagged."""
+        rows = [(str(a), str(b), float(t), int(ta), int(tb), int(bool(f)))
+                for a, b, t, ta, tb, f in contacts]
+        if rows:
+            with self._tx() as conn:
+                conn.executemany(
+                    "INSERT INTO swap_contacts (session_a, session_b, t, track_a, track_b, "
+                    "flagged) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_a, session_b) DO "
+                    "UPDATE SET t = excluded.t, track_a = excluded.track_a, "
+                    "track_b = excluded.track_b, flagged = MAX(flagged, excluded.flagged)", rows)
+
+    def swap_contacts(self, session_ids: Iterable[str]) -> list[tuple[str, str, float, int, int,
+                                                                     bool]]:
+        """Stored contacts involving any of ``session_ids`` (the open sessions)."""
+        ids = sorted(set(session_ids))
+        out: list[tuple[str, str, float, int, int, bool]] = []
+        for k in range(0, len(ids), 400):  # SQLite's bound-parameter limit
+            chunk = ids[k:k + 400]
+            marks = ", ".join("?" * len(chunk))
+            for r in self.db.conn.execute(
+                    f"SELECT session_a, session_b, t, track_a, track_b, flagged FROM "
+                    f"swap_contacts WHERE session_a IN ({marks}) OR session_b IN ({marks})",
+                    chunk + chunk):
+                out.append((str(r[0]), str(r[1]), float(r[2]), int(r[3]), int(r[4]),
+                            bool(r[5])))
+        return sorted(set(out))
 
     # ---------------------------------------------------------------------------- carts
     def record_cart_update(self, update: Any) -> bool:

@@ -290,3 +290,39 @@ def test_a_hand_nobody_tracked_sends_every_session_then_in_the_store_to_review(
     assert not receipts["s-e3"].needs_review
     # persisted: the items are in the review table for staff, the original one too
     assert store.count("review_items") == 3
+
+
+def test_a_possible_identity_swap_before_a_billing_restart_still_counts_after_it(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    """Tracks 1 and 2 were confusable at 4 s; billing restarts at 5.5 s; track 2 picks at 6 s:
+    the restored contact sends both receipts to review (the contact is in the database)."""
+    db = tmp_path / "store.db"
+    store = BillingStore(db)
+    logic = BillingLogic(cfg, store)
+    logic.on_entry(0.0, "e1", "tok-a", 0, "entry")
+    logic.on_entry(0.5, "e2", "tok-b", 0, "entry")
+
+    def frame(t: float) -> list[tuple[int, float, float, str, tuple[int, ...]]]:
+        near = 4.0 <= t <= 4.5
+        return [(1, 1.1, 0.5 + min(3.0, t), "confirmed", (2,) if near else ()),
+                (2, 1.4, 0.5 + min(3.0, t), "confirmed", (1,) if near else ())]
+
+    for k in range(12):  # up to 5.5 s
+        logic.on_tracks(0.5 * k, frame(0.5 * k))
+        logic.tick(0.5 * k)
+    assert store.swap_contacts(["s-e1"]) == [("s-e1", "s-e2", 4.0, 1, 2, False)]
+    store.close()
+    store = BillingStore(db)  # the respawned billing node
+    logic = BillingLogic(cfg, store)
+    for k in range(12, 17):
+        logic.on_tracks(0.5 * k, frame(0.5 * k))
+        logic.tick(0.5 * k)
+    logic.on_cart(make_cart(cfg, "s-e2", 1, [("PEANUT-200", 1, ["we-7"])]))
+    logic.on_cart_update({"update_id": "cu-7", "session_id": "s-e2", "track_id": 2,
+                          "sku": "PEANUT-200", "quantity_delta": 1, "unit_price": 219,
+                          "event_ids": ["we-7"], "stamp": 6.0})
+    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
+    receipts = {r.session_id: r for r in logic.tick(9.0)}
+    assert receipts["s-e1"].review_ids == ("rv-swap-s-e1-s-e2",)
+    assert receipts["s-e2"].review_ids == ("rv-swap-s-e2-s-e1",)
+    assert store.swap_contacts(["s-e1"]) == [("s-e1", "s-e2", 4.0, 1, 2, True)]

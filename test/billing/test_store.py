@@ -43,7 +43,7 @@ def test_file_is_owner_only_and_wal(tmp_path: Path) -> None:
             for extra in (Path(f"{db}-wal"), Path(f"{db}-shm")):
                 assert extra.exists() and mode(extra) == 0o600
             assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-            assert store.schema_version() == SCHEMA_VERSION == 1
+            assert store.schema_version() == SCHEMA_VERSION == 2
     finally:
         os.umask(old)
     # a file someone loosened is fixed on open
@@ -69,6 +69,24 @@ def test_missing_file_and_newer_schema(tmp_path: Path) -> None:
     junk.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable"):
         BillingStore(junk)
+
+
+def test_version_1_file_is_upgraded_and_swap_contacts_round_trip(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with BillingStore(db) as store:  # make it a version-1 file, as the previous release wrote
+        store.db.execute("DROP TABLE swap_contacts")
+        store.db.execute("DELETE FROM schema_version WHERE version = 2")
+        store.record_session(closing())
+    with BillingStore(db) as store:
+        assert store.schema_version() == 2 and store.count("sessions") == 1
+        store.record_swap_contacts([("s-a", "s-b", 5.0, 1, 2, False),
+                                    ("s-c", "s-d", 7.0, 3, 4, False)])
+        # an earlier contact replaces the pair's row; flagged stays flagged
+        store.record_swap_contacts([("s-a", "s-b", 4.0, 1, 2, True)])
+        store.record_swap_contacts([("s-a", "s-b", 4.0, 1, 2, False)])
+        assert store.swap_contacts(["s-b"]) == [("s-a", "s-b", 4.0, 1, 2, True)]
+        assert store.swap_contacts(["s-c", "s-x"]) == [("s-c", "s-d", 7.0, 3, 4, False)]
+        assert store.swap_contacts([]) == []
 
 
 def test_issue_receipt_exactly_once(tmp_path: Path, cfg: StoreConfig) -> None:
