@@ -189,6 +189,8 @@ class BillingLogic:
                     session_id=session.session_id, stamp=exit_time,
                     detail=f"shelf events still pending {self.settle_timeout:g} s after the "
                            "exit: billed without them"))
+            for review in self.binder.leaving_reviews(session.session_id):
+                self.on_review(review)
             receipt = self.build(session)
             if self.store.issue_receipt(receipt, issued_stamp=now):
                 issued.append(receipt)

@@ -38,7 +38,10 @@ tracks *confusable* in a frame set where it could have exchanged their ids (Trac
 changes a cart at or after that moment (``on_cart_change``, from msg/CartUpdate.msg: a swap
 only moves what is taken after it), each of the two sessions gets one ``IDENTITY_SWAP``
 review item (``rv-swap-<session>-<other session>``) and its receipt goes to review: who took
-what may belong to the other receipt. Tracks of one session (a family, a joined twin) and
+what may belong to the other receipt. A session billed while the other is still in the store
+gets its item at billing (``leaving_reviews``): if the ids were swapped, the other one walked
+out, and what this shopper takes afterwards lands on the other receipt once this one is final.
+Tracks of one session (a family, a joined twin) and
 tracks never bound (a ghost given up unconfirmed) raise nothing. Contacts are stored
 (``BinderChanges.contacts``) and restored after a billing restart, so a contact before a
 restart and a pick after it still go to review.
@@ -704,6 +707,30 @@ class SessionBinder:
                              f"enough at {c.t:.1f} s for the tracker to swap them, and a cart "
                              f"changed after: items may belong to the other receipt")
                 self._changed.add(sid)
+
+    def leaving_reviews(self, session_id: str) -> list[ReviewItem]:
+        """Review items for a session about to be billed that has a recorded contact (no cart
+        changed since) with a session still in the store: if their ids were swapped, the one
+        who walked out was the other shopper, and what this one takes from now on lands on the
+        other receipt, after this one is final. The contact stays recorded for the other
+        session (a later cart change still sends it to review)."""
+        out: list[ReviewItem] = []
+        for key, c in sorted(self._contacts.items()):
+            if session_id not in key:
+                continue
+            other = key[1] if key[0] == session_id else key[0]
+            if other in self._closed or other not in self._sessions:
+                continue
+            mine = c.tracks[c.sessions.index(session_id)]
+            theirs = c.tracks[c.sessions.index(other)]
+            out.append(ReviewItem(
+                review_id=f"rv-swap-{session_id}-{other}", kind=int(ReviewKind.IDENTITY_SWAP),
+                session_id=session_id, confidence=0.0, stamp=c.t,
+                detail=f"track {mine} of {session_id} and track {theirs} of {other} were close "
+                       f"enough at {c.t:.1f} s for the tracker to swap them, and {other} is "
+                       f"still in the store at this receipt: what it takes later may be this "
+                       f"session's"))
+        return out
 
     def _note_contact(self, key: tuple[str, str], c: _Contact, *, flagged: bool) -> None:
         """Report a contact for the store (restored after a restart, :meth:`restore`), with its

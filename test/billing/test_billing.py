@@ -326,3 +326,33 @@ def test_a_possible_identity_swap_before_a_billing_restart_still_counts_after_it
     assert receipts["s-e1"].review_ids == ("rv-swap-s-e1-s-e2",)
     assert receipts["s-e2"].review_ids == ("rv-swap-s-e2-s-e1",)
     assert store.swap_contacts(["s-e1"]) == [("s-e1", "s-e2", 4.0, 1, 2, True)]
+
+
+def test_a_shopper_billed_while_a_possibly_swapped_one_is_still_inside_goes_to_review(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    """Tracks 1 and 2 were confusable at 4 s and nobody picked since. Track 1 walks out at
+    9 s while track 2 is still inside: if the ids were swapped, the one still inside is the
+    shopper of s-e1, whose later picks would land on s-e2 after s-e1 is final, so s-e1 goes to
+    review. s-e2 leaves at 12 s without a cart change since the contact: no review."""
+    store = BillingStore(tmp_path / "store.db")
+    logic = BillingLogic(cfg, store)
+    logic.on_entry(0.0, "e1", "tok-a", 0, "entry")
+    logic.on_entry(0.5, "e2", "tok-b", 0, "entry")
+    receipts = {}
+    for k in range(25):
+        t = 0.5 * k
+        near = 4.0 <= t <= 4.5
+        obs = [(2, 1.4, 0.5 + min(3.0, t), "confirmed", (1,) if near else ())]
+        if t < 9.0:
+            obs.append((1, 1.1, 0.5 + min(3.0, t), "confirmed", (2,) if near else ()))
+        elif t == 9.0:
+            obs.append((1, 4.9, 0.5, "exited"))
+        if t == 12.0:
+            obs = [(2, 4.9, 0.5, "exited")]
+        logic.on_tracks(t, obs)
+        receipts.update({r.session_id: (t, r) for r in logic.tick(t)})
+    assert set(receipts) == {"s-e1", "s-e2"}
+    t1, first = receipts["s-e1"]
+    assert t1 == 9.0 and first.review_ids == ("rv-swap-s-e1-s-e2",)
+    t2, second = receipts["s-e2"]
+    assert t2 == 12.0 and not second.needs_review
