@@ -270,9 +270,12 @@ def ci_config(workdir: Path, **overrides: Any) -> DrillConfig:
     """The cheap settings of the test suite: single_shopper cut after its exit (26 s of sim
     time), 160x120 at 5 fps, ground-truth tracks, real time (the playback rate at which the
     graph keeps up on a busy 2-core machine), one reference run shared by every test of a
-    session (``reuse_reference``)."""
+    session (``reuse_reference``). The 16 s tail (4 s of wall time at 4x) gives a node killed
+    near the end (the last staggered kill falls ~3.5 s before the bag ends, the shopper's exit
+    in between) time to respawn and catch up: with a 4 s tail, a billing node that took longer
+    than ~4.5 s to come back on a loaded machine had no frame set left to see the exit in."""
     settings: dict[str, Any] = {'scenario': 'single_shopper', 'workdir': Path(workdir),
-                                'end': 26.0, 'tail': 4.0, 'rate': 1.0, 'resolution': '160x120',
+                                'end': 26.0, 'tail': 16.0, 'rate': 1.0, 'resolution': '160x120',
                                 'fps': 5.0, 'ablation': 'truth_tracks', 'reuse_reference': True}
     settings.update(overrides)
     return DrillConfig(**settings)
