@@ -35,6 +35,7 @@ __all__ = [
     "ReviewKind",
     "Session",
     "SessionState",
+    "SwapContact",
     "cart_from_json",
     "cart_to_json",
     "cart_update_record",
@@ -65,6 +66,12 @@ class ReviewKind(IntEnum):
     IDENTITY_SWAP = 6
     UNTRACKED_HAND = 7
     OTHER = 255
+
+
+#: A possible identity swap between two sessions' tracks, as the binder reports and the store
+#: keeps it: ``(session_a, session_b, t, track_a, track_b, flagged)``, ``session_a <
+#: session_b``, ``flagged`` once both sessions were sent to review.
+SwapContact = tuple[str, str, float, int, int, bool]
 
 
 @dataclass(frozen=True)

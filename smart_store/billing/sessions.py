@@ -84,6 +84,7 @@ from smart_store.billing.model import (
     ReviewKind,
     Session,
     SessionState,
+    SwapContact,
 )
 from smart_store.config.model import StoreConfig
 
@@ -143,9 +144,8 @@ class BinderChanges:
     finished_scans: tuple[str, ...] = ()
     newborns: tuple[tuple[int, float, str], ...] = ()
     placed: tuple[int, ...] = ()
-    #: Possible identity swaps recorded or changed: ``(session_a, session_b, t, track_a,
-    #: track_b, flagged)`` (``session_a < session_b``; ``flagged``: sent to review).
-    contacts: tuple[tuple[str, str, float, int, int, bool], ...] = ()
+    #: Possible identity swaps recorded or changed (``model.SwapContact``).
+    contacts: tuple[SwapContact, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.sessions or self.reviews or self.finished_scans or self.newborns
@@ -204,6 +204,18 @@ class _Contact:
     t: float
     tracks: tuple[int, int]
     sessions: tuple[str, str]
+
+
+def _swap_review(c: _Contact, session_id: str, why: str) -> ReviewItem:
+    """The ``IDENTITY_SWAP`` item of ``session_id`` (one of ``c``'s sessions) for contact ``c``;
+    ``why`` says what made the contact matter."""
+    k = c.sessions.index(session_id)
+    other, mine, theirs = c.sessions[1 - k], c.tracks[k], c.tracks[1 - k]
+    return ReviewItem(
+        review_id=f"rv-swap-{session_id}-{other}", kind=int(ReviewKind.IDENTITY_SWAP),
+        session_id=session_id, confidence=0.0, stamp=c.t,
+        detail=f"track {mine} of {session_id} and track {theirs} of {other} were close enough "
+               f"at {c.t:.1f} s for the tracker to swap them, and {why}")
 
 
 #: A cart change stamped this little before a contact still counts as after it (the stamp is
@@ -309,7 +321,7 @@ class SessionBinder:
         self._finished: list[str] = []
         self._newborns: list[tuple[int, float, str]] = []
         self._placed: list[int] = []
-        self._contact_changes: dict[tuple[str, str], tuple[str, str, float, int, int, bool]] = {}
+        self._contact_changes: dict[tuple[str, str], SwapContact] = {}
         self._swaps: set[tuple[str, str]] = set()  # session pairs sent to review as swappable
         self._contacts: dict[tuple[str, str], _Contact] = {}  # ... not (yet) sent: no change
         self._changed_at: dict[int, float] = {}  # track -> stamp of its latest cart change
@@ -465,7 +477,7 @@ class SessionBinder:
 
     def restore(self, sessions: Iterable[Session], scans: Iterable[EntryScan] = (),
                 newborns: Iterable[tuple[int, float, str]] = (),
-                contacts: Iterable[tuple[str, str, float, int, int, bool]] = ()) -> None:
+                contacts: Iterable[SwapContact] = ()) -> None:
         """Rebuild state after a restart from stored open sessions, unfinished scans,
         newborn tracks still waiting for a scan and possible identity swaps (see
         :class:`BinderChanges`; contacts of two billed sessions are skipped).
@@ -698,14 +710,11 @@ class SessionBinder:
             self._swaps.add(key)
             self._note_contact(key, c, flagged=True)
             self.stats.confusions += 1
-            (ta, tb), (a, b) = c.tracks, c.sessions
-            for sid, osid, mine, theirs in ((a, b, ta, tb), (b, a, tb, ta)):
+            for sid in c.sessions:
                 if sid in self._closed:
                     continue
-                self._review(f"rv-swap-{sid}-{osid}", ReviewKind.IDENTITY_SWAP, sid, c.t,
-                             f"track {mine} of {sid} and track {theirs} of {osid} were close "
-                             f"enough at {c.t:.1f} s for the tracker to swap them, and a cart "
-                             f"changed after: items may belong to the other receipt")
+                self._reviews.append(_swap_review(
+                    c, sid, "a cart changed after: items may belong to the other receipt"))
                 self._changed.add(sid)
 
     def leaving_reviews(self, session_id: str) -> list[ReviewItem]:
@@ -721,15 +730,8 @@ class SessionBinder:
             other = key[1] if key[0] == session_id else key[0]
             if other in self._closed or other not in self._sessions:
                 continue
-            mine = c.tracks[c.sessions.index(session_id)]
-            theirs = c.tracks[c.sessions.index(other)]
-            out.append(ReviewItem(
-                review_id=f"rv-swap-{session_id}-{other}", kind=int(ReviewKind.IDENTITY_SWAP),
-                session_id=session_id, confidence=0.0, stamp=c.t,
-                detail=f"track {mine} of {session_id} and track {theirs} of {other} were close "
-                       f"enough at {c.t:.1f} s for the tracker to swap them, and {other} is "
-                       f"still in the store at this receipt: what it takes later may be this "
-                       f"session's"))
+            out.append(_swap_review(c, session_id, f"{other} is still in the store at this "
+                                    "receipt: what it takes later may be this session's"))
         return out
 
     def _note_contact(self, key: tuple[str, str], c: _Contact, *, flagged: bool) -> None:

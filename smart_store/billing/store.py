@@ -68,6 +68,7 @@ from smart_store.billing.model import (
     ReviewItem,
     Session,
     SessionState,
+    SwapContact,
     cart_from_json,
     cart_to_json,
     cart_update_record,
@@ -389,7 +390,7 @@ class BillingStore:
 
     # ---------------------------------------------------------------------------- swaps
     def record_swap_contacts(
-            self, contacts: Iterable[tuple[str, str, float, int, int, bool]]) -> None:
+            self, contacts: Iterable[SwapContact]) -> None:
         """Possible identity swaps ``(session_a, session_b, t, track_a, track_b, flagged)``:
         a pair's row is replaced (an earlier contact, or the pair sent to review); a flagged
         pair stays flagged."""
@@ -403,11 +404,10 @@ class BillingStore:
                     "UPDATE SET t = excluded.t, track_a = excluded.track_a, "
                     "track_b = excluded.track_b, flagged = MAX(flagged, excluded.flagged)", rows)
 
-    def swap_contacts(self, session_ids: Iterable[str]) -> list[tuple[str, str, float, int, int,
-                                                                     bool]]:
+    def swap_contacts(self, session_ids: Iterable[str]) -> list[SwapContact]:
         """Stored contacts involving any of ``session_ids`` (the open sessions)."""
         ids = sorted(set(session_ids))
-        out: list[tuple[str, str, float, int, int, bool]] = []
+        out: list[SwapContact] = []
         for k in range(0, len(ids), 400):  # SQLite's bound-parameter limit
             chunk = ids[k:k + 400]
             marks = ", ".join("?" * len(chunk))

@@ -7,7 +7,7 @@ from pathlib import Path
 from billing_helpers import Person, Script, make_cart, run_script
 
 from smart_store.billing.billing import BillingLogic
-from smart_store.billing.model import ReviewItem, ReviewKind, Session, SessionState
+from smart_store.billing.model import Receipt, ReviewItem, ReviewKind, Session, SessionState
 from smart_store.billing.store import BillingStore
 from smart_store.config import StoreConfig
 
@@ -229,6 +229,17 @@ def test_a_restarted_billing_waits_for_the_recovered_sessions_carts(tmp_path: Pa
     assert third.session_id == "s-e3"
 
 
+def _track_2_picks_at_6_s_then_both_leave(logic: BillingLogic, cfg: StoreConfig
+                                           ) -> dict[str, Receipt]:
+    """Track 2 (session s-e2) picks a PEANUT-200 at 6 s; both tracks exit at 9 s."""
+    logic.on_cart(make_cart(cfg, "s-e2", 1, [("PEANUT-200", 1, ["we-7"])]))
+    logic.on_cart_update({"update_id": "cu-7", "session_id": "s-e2", "track_id": 2,
+                          "sku": "PEANUT-200", "quantity_delta": 1, "unit_price": 219,
+                          "event_ids": ["we-7"], "stamp": 6.0})
+    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
+    return {r.session_id: r for r in logic.tick(9.0)}
+
+
 def test_a_pick_after_a_possible_identity_swap_sends_both_receipts_to_review(
         tmp_path: Path, cfg: StoreConfig) -> None:
     """The tracker said tracks 1 and 2 (two scanned friends) were confusable at 4 s; track 2
@@ -243,12 +254,7 @@ def test_a_pick_after_a_possible_identity_swap_sends_both_receipts_to_review(
         logic.on_tracks(t, [(1, 1.1, 0.5 + min(3.0, t), "confirmed", (2,) if near else ()),
                             (2, 1.4, 0.5 + min(3.0, t), "confirmed", (1,) if near else ())])
         logic.tick(t)
-    logic.on_cart(make_cart(cfg, "s-e2", 1, [("PEANUT-200", 1, ["we-7"])]))
-    logic.on_cart_update({"update_id": "cu-7", "session_id": "s-e2", "track_id": 2,
-                          "sku": "PEANUT-200", "quantity_delta": 1, "unit_price": 219,
-                          "event_ids": ["we-7"], "stamp": 6.0})
-    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
-    receipts = {r.session_id: r for r in logic.tick(9.0)}
+    receipts = _track_2_picks_at_6_s_then_both_leave(logic, cfg)
     assert set(receipts) == {"s-e1", "s-e2"}
     assert receipts["s-e1"].needs_review and receipts["s-e2"].needs_review
     assert receipts["s-e1"].review_ids == ("rv-swap-s-e1-s-e2",)
@@ -317,12 +323,7 @@ def test_a_possible_identity_swap_before_a_billing_restart_still_counts_after_it
     for k in range(12, 17):
         logic.on_tracks(0.5 * k, frame(0.5 * k))
         logic.tick(0.5 * k)
-    logic.on_cart(make_cart(cfg, "s-e2", 1, [("PEANUT-200", 1, ["we-7"])]))
-    logic.on_cart_update({"update_id": "cu-7", "session_id": "s-e2", "track_id": 2,
-                          "sku": "PEANUT-200", "quantity_delta": 1, "unit_price": 219,
-                          "event_ids": ["we-7"], "stamp": 6.0})
-    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
-    receipts = {r.session_id: r for r in logic.tick(9.0)}
+    receipts = _track_2_picks_at_6_s_then_both_leave(logic, cfg)
     assert receipts["s-e1"].review_ids == ("rv-swap-s-e1-s-e2",)
     assert receipts["s-e2"].review_ids == ("rv-swap-s-e2-s-e1",)
     assert store.swap_contacts(["s-e1"]) == [("s-e1", "s-e2", 4.0, 1, 2, True)]
