@@ -58,16 +58,20 @@ class BillingLogic:
     most; ``tax_rate``: VAT rate contained in the prices (0 by default). ``binder`` may be
     given to change the binder's windows; it is restored from the store either way.
     ``restart_grace``: for this many seconds after the first tick, a session recovered from
-    the database is not billed until its cart has been heard again (0: bill at once).
+    the database is not billed until its cart has been heard again (0: bill at once); one
+    whose cart was stored before the restart (so the arbiter surely has a newer or equal one)
+    waits up to ``restart_timeout`` seconds, then is billed with the stored cart and sent to
+    review. A heard session stays held until :meth:`cart_history_in` says the carts topic's
+    history (oldest revision first) has been delivered, or the timeout passes.
     """
 
     def __init__(self, cfg: StoreConfig, store: BillingStore, settle_timeout: float = 2.0, *,
                  tax_rate: TaxRate = 0, binder: SessionBinder | None = None,
-                 restart_grace: float = 0.0) -> None:
+                 restart_grace: float = 0.0, restart_timeout: float = 10.0) -> None:
         if settle_timeout < 0:
             raise ValueError("settle_timeout must be >= 0")
-        if restart_grace < 0:
-            raise ValueError("restart_grace must be >= 0")
+        if restart_grace < 0 or restart_timeout < 0:
+            raise ValueError("restart_grace and restart_timeout must be >= 0")
         self.cfg = cfg
         self.store = store
         self.settle_timeout = settle_timeout
@@ -84,11 +88,16 @@ class BillingLogic:
         self._updates: dict[str, Session] = {}
         # A recovered session's cart may have changed while this process was down; the
         # arbiter's latest cart (its transient-local history) arrives soon after a restart.
-        # Until it has, or ``restart_grace`` s after the first tick, such a session is not
-        # billed: a shopper who left meanwhile would get the cart of before the crash.
+        # Until it has, such a session is not billed: a shopper who left meanwhile would get
+        # the cart of before the crash. The history comes oldest revision first, so the first
+        # cart heard is not yet the latest: a heard session waits for cart_history_in().
         self.restart_grace = restart_grace
+        self.restart_timeout = max(restart_timeout, restart_grace)
         self._unheard: set[str] = set(self._sessions) if restart_grace > 0 else set()
-        self._grace_end: float | None = None
+        self._catching_up: set[str] = set()
+        # Sessions the arbiter certainly has a cart for: not released by the short grace.
+        self._cart_expected: set[str] = self._unheard & set(self._carts)
+        self._restart_t0: float | None = None
 
     # ---------------------------------------------------------------------------- inputs
     def on_entry(self, t: float, event_id: str, token: str, companions: int = 0,
@@ -118,7 +127,9 @@ class BillingLogic:
         kept for audit and sent to review.
         """
         snap = snapshot_cart(cart)
-        self._unheard.discard(snap.session_id)
+        if snap.session_id in self._unheard:
+            self._unheard.discard(snap.session_id)
+            self._catching_up.add(snap.session_id)
         newer = self.store.record_cart(snap)
         if self.store.has_receipt(snap.session_id):
             if newer:
@@ -170,14 +181,11 @@ class BillingLogic:
              ) -> list[Receipt]:
         """Advance time to ``now`` and issue the receipts that are due, each exactly once."""
         self._apply(self.binder.advance(now))
-        if self._unheard:
-            if self._grace_end is None:
-                self._grace_end = now + self.restart_grace
-            if now >= self._grace_end:
-                self._unheard.clear()  # no cart came: the arbiter has none for them
+        if self._unheard or self._catching_up:
+            self._restart_wait(now)
         issued: list[Receipt] = []
         due = [s for s in self._sessions.values()
-               if s.state == SessionState.CLOSING and s.session_id not in self._unheard]
+               if s.state == SessionState.CLOSING and not self.awaiting_cart(s.session_id)]
         for session in sorted(due, key=lambda s: (s.exit_time or 0.0, s.session_id)):
             exit_time = session.exit_time if session.exit_time is not None else session.stamp
             still_pending = bool(pending(session.session_id))
@@ -196,6 +204,29 @@ class BillingLogic:
                 issued.append(receipt)
             self._close(session.session_id)
         return issued
+
+    def cart_history_in(self) -> None:
+        """The carts topic's history has been delivered since the restart (the node saw it go
+        quiet): the recovered sessions whose cart was heard hold their latest one now."""
+        self._catching_up.clear()
+
+    def _restart_wait(self, now: float) -> None:
+        """Release the sessions held since the restart whose wait is over."""
+        if self._restart_t0 is None:
+            self._restart_t0 = now
+        waited = now - self._restart_t0
+        if waited >= self.restart_grace:  # no cart came: the arbiter has none for them
+            self._unheard &= self._cart_expected
+        if waited < self.restart_timeout:
+            return
+        for sid in sorted(self._unheard):
+            self.on_review(ReviewItem(
+                review_id=f"rv-restart-{sid}", kind=int(ReviewKind.OTHER), session_id=sid,
+                stamp=now, detail=f"the arbiter's cart was not heard within "
+                                  f"{self.restart_timeout:g} s of a billing restart: billed "
+                                  "with the cart stored before it"))
+        self._unheard.clear()
+        self._catching_up.clear()
 
     def build(self, session: Session, notes: Iterable[str] = ()) -> Receipt:
         """The receipt ``session`` would get now (nothing is stored)."""
@@ -216,8 +247,9 @@ class BillingLogic:
         return self._sessions.get(session_id)
 
     def awaiting_cart(self, session_id: str) -> bool:
-        """Whether a recovered session is held until its cart is heard (``restart_grace``)."""
-        return session_id in self._unheard
+        """Whether a recovered session is held until its latest cart is heard (``restart_grace``,
+        :meth:`cart_history_in`)."""
+        return session_id in self._unheard or session_id in self._catching_up
 
     def open_sessions(self) -> list[Session]:
         """Sessions not yet billed, by entry time."""

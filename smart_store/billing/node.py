@@ -16,6 +16,7 @@ import math
 import sys
 from pathlib import Path
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 
 from smart_store.billing.billing import BillingLogic
@@ -114,12 +115,19 @@ class BillingNode(Node):
                               'arbiter\'s latest cart of each recovered session before billing '
                               'it (the carts topic\'s history reaches a restarted node this '
                               'way)', low=0.0, high=60.0)
+        restart_timeout = declare_float(
+            self, 'restart_timeout', 10.0, 's a recovered session whose cart was stored before '
+            'the restart waits for the arbiter\'s cart at most (then billed with the stored cart '
+            'and sent to review)', low=0.0, high=600.0)
+        quiet = declare_float(self, 'history_quiet', 0.5, 'wall-clock s without a cart after '
+                              'which the carts topic\'s history (oldest first) counts as '
+                              'delivered to a restarted node', low=0.05, high=10.0)
         self.cfg = load_store_config(path or default_store_config())
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         self.store = BillingStore(Path(database))
         self.logic = BillingLogic(self.cfg, self.store, settle, tax_rate=tax,
                                   binder=SessionBinder(self.cfg, lost_timeout=lost),
-                                  restart_grace=grace)
+                                  restart_grace=grace, restart_timeout=restart_timeout)
         self.pending: dict[str, bool] = {}
         self.sessions_pub = self.create_publisher(Session, SESSIONS.name, profile(SESSIONS.qos))
         self.receipts_pub = self.create_publisher(Receipt, RECEIPTS.name, profile(RECEIPTS.qos))
@@ -138,6 +146,10 @@ class BillingNode(Node):
         self.guard.subscribe(ReviewItem, REVIEW.name, self.on_review, profile(REVIEW.qos),
                              max_bytes=MAX_EVENT_BYTES)
         self.timer = self.create_timer(period, self.tick)
+        # Steady clock, not sim time: after a replay's last clock message sim time stands still.
+        self.history_timer = self.create_timer(
+            quiet, self.on_history_quiet, clock=Clock(clock_type=ClockType.STEADY_TIME),
+            autostart=False)
         self.issued = 0
         recovered = self.logic.open_sessions()
         self.get_logger().info(f'billing on {database}: {len(recovered)} open session(s) '
@@ -200,9 +212,15 @@ class BillingNode(Node):
         held = self.logic.awaiting_cart(msg.session_id)
         self.logic.on_cart(_Stamped(msg))  # type: ignore[arg-type]
         if held:
-            # The cart a restart waited for: bill now, not at the next tick (after a replay's
-            # last clock message there is none).
-            self.tick()
+            # The carts topic's history reaches a restarted node as a burst, oldest revision
+            # first: the session is billed once the burst has gone quiet, not on this cart.
+            self.history_timer.reset()
+
+    def on_history_quiet(self) -> None:
+        self.history_timer.cancel()
+        self.logic.cart_history_in()
+        # Bill now, not at the next tick (after a replay's last clock message there is none).
+        self.tick()
 
     def on_update(self, msg: CartUpdate) -> None:
         if not msg.update_id or not msg.session_id:

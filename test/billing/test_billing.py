@@ -212,7 +212,11 @@ def test_a_restarted_billing_waits_for_the_recovered_sessions_carts(tmp_path: Pa
     logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited"), (2, 4.9, 0.5, "exited")])
     assert logic.tick(10.0) == []                    # the carts' history is not in yet
     assert logic.awaiting_cart("s-e1") and logic.awaiting_cart("s-e2")
+    # the history comes oldest first: revision 1 (stored before the crash), then revision 2
+    logic.on_cart(make_cart(cfg, "s-e1", 1, {"COLA-330": 1}))
+    assert logic.awaiting_cart("s-e1") and logic.tick(10.05) == []  # more may be coming
     logic.on_cart(make_cart(cfg, "s-e1", 2, {"COLA-330": 1, "GUM-MINT": 1}))
+    logic.cart_history_in()                          # the node saw the history go quiet
     assert not logic.awaiting_cart("s-e1")
     (receipt,) = logic.tick(10.1)                    # heard: billed with the cart of now
     assert receipt.session_id == "s-e1" and not receipt.needs_review
@@ -227,6 +231,43 @@ def test_a_restarted_billing_waits_for_the_recovered_sessions_carts(tmp_path: Pa
     logic.on_tracks(20.0, [(3, 4.9, 0.5, "exited")])
     (third,) = logic.tick(20.0)
     assert third.session_id == "s-e3"
+
+
+def test_a_restarted_billing_that_never_hears_a_stored_cart_bills_it_for_review(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    # Billing had stored a cart, so the arbiter has one: the short grace (meant for sessions the
+    # arbiter may have no cart for) does not release it; restart_timeout does, with a review.
+    db = tmp_path / "store.db"
+    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0)
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    for t in (0.5, 1.0, 1.5, 2.0):
+        logic.on_tracks(t, [(1, *((1.1, 0.5) if t < 1.5 else (1.5, 4.0)), "confirmed")])
+    logic.on_cart(make_cart(cfg, "s-e1", 1, {"COLA-330": 1}))
+    logic.store.close()
+    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0, restart_timeout=5.0)
+    logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
+    assert logic.tick(10.0) == [] and logic.tick(11.5) == [] and logic.tick(14.9) == []
+    (receipt,) = logic.tick(15.0)
+    assert [(ln.sku, ln.quantity) for ln in receipt.lines] == [("COLA-330", 1)]
+    assert receipt.needs_review and receipt.review_ids == ("rv-restart-s-e1",)
+
+
+def test_a_restarted_billing_releases_a_heard_session_at_the_timeout_without_the_quiet_signal(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    db = tmp_path / "store.db"
+    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0)
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    for t in (0.5, 1.0, 1.5, 2.0):
+        logic.on_tracks(t, [(1, *((1.1, 0.5) if t < 1.5 else (1.5, 4.0)), "confirmed")])
+    logic.store.close()
+    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0, restart_timeout=3.0)
+    logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
+    assert logic.tick(10.0) == []
+    logic.on_cart(make_cart(cfg, "s-e1", 1, {"GUM-MINT": 1}))
+    assert logic.tick(11.5) == []                    # heard, but the history may go on
+    (receipt,) = logic.tick(13.0)
+    assert [(ln.sku, ln.quantity) for ln in receipt.lines] == [("GUM-MINT", 1)]
+    assert not receipt.needs_review                  # its cart was heard
 
 
 def _track_2_picks_at_6_s_then_both_leave(logic: BillingLogic, cfg: StoreConfig
