@@ -95,7 +95,9 @@ Hand-offs
 Tracks without a session
     A reach by a track with no session binding (yet) is booked on a provisional cart
     ``track-<id>``. When ``on_session`` binds that track, the provisional lines move to the
-    session with ``Reason.CORRECTION`` updates (returned by the next ``flush``).
+    session with ``Reason.CORRECTION`` updates (returned by the next ``flush``). A track that
+    can never be bound leaves its provisional cart to billing, which sends it to review
+    (``BillingLogic``: no receipt would include it).
 
 Billing hand-shake
     ``pending(session_id)`` is true while an undecided event may still involve the session (a
@@ -140,7 +142,16 @@ from smart_store.arbiter.assign import (
     concurrent_group,
 )
 from smart_store.arbiter.lanes import LaneContents
-from smart_store.arbiter.model import Cart, CartLine, CartUpdate, Reason, ReviewItem, ReviewKind
+from smart_store.arbiter.model import (
+    Cart,
+    CartLine,
+    CartUpdate,
+    Reason,
+    ReviewItem,
+    ReviewKind,
+    provisional_session,
+    provisional_track,
+)
 from smart_store.arbiter.policy import ArbiterPolicy
 from smart_store.arbiter.products import Explanation, ProductMatch, explain_weight
 from smart_store.config.model import StoreConfig
@@ -152,7 +163,6 @@ __all__ = ["ArbiterOutput", "CartArbiter"]
 ArbiterOutput = CartUpdate | ReviewItem | Cart
 
 SNAPSHOT_VERSION = 1
-_PROVISIONAL = "track-"
 
 
 # ------------------------------------------------------------------------------ internal state
@@ -353,9 +363,9 @@ class CartArbiter:
         t = self._now if now is None else now
         session = self._sessions.get(session_id)
         tracks = set(session.track_ids) if session is not None else set()
-        suffix = session_id[len(_PROVISIONAL):]
-        if session_id.startswith(_PROVISIONAL) and suffix.isdigit():
-            tracks.add(int(suffix))
+        provisional = provisional_track(session_id)
+        if provisional is not None:
+            tracks.add(provisional)
         reaches = list(self._reaches.values())
         for ev in self._pending.values():
             # an event only untracked hands (track 0) explain may be anybody's, like one with
@@ -782,17 +792,17 @@ class CartArbiter:
     # ---------------------------------------------------------------------------- helpers
     def _sid_of(self, reach: Reach) -> str:
         """The cart a reach's picks would land on, without creating a provisional one."""
-        return self._track_session.get(reach.track_id, f"{_PROVISIONAL}{reach.track_id}")
+        return self._track_session.get(reach.track_id, provisional_session(reach.track_id))
 
     def _session_for_track(self, track_id: int) -> str:
         sid = self._track_session.get(track_id)
         if sid is None:
-            sid = f"{_PROVISIONAL}{track_id}"
+            sid = provisional_session(track_id)
             self._carts.setdefault(sid, _CartState(sid))
         return sid
 
     def _merge_provisional(self, track_id: int, session_id: str) -> None:
-        orphan = self._carts.get(f"{_PROVISIONAL}{track_id}")
+        orphan = self._carts.get(provisional_session(track_id))
         if orphan is None or orphan.session_id == session_id:
             return
         target = self._carts[session_id]

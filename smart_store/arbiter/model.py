@@ -17,13 +17,33 @@ from enum import IntEnum
 from typing import Any
 
 __all__ = [
+    "PROVISIONAL_PREFIX",
     "Cart",
     "CartLine",
     "CartUpdate",
     "Reason",
     "ReviewItem",
     "ReviewKind",
+    "provisional_session",
+    "provisional_track",
 ]
+
+#: Session id prefix of a provisional cart: ``track-<id>`` holds what a track no session has
+#: (yet) claimed took; the lines move to the session that binds the track.
+PROVISIONAL_PREFIX = "track-"
+
+
+def provisional_session(track_id: int) -> str:
+    """The provisional cart id of a track (``track-<id>``)."""
+    return f"{PROVISIONAL_PREFIX}{int(track_id)}"
+
+
+def provisional_track(session_id: str) -> int | None:
+    """The track of a provisional cart id, or None for a session's id."""
+    suffix = session_id[len(PROVISIONAL_PREFIX):]
+    if session_id.startswith(PROVISIONAL_PREFIX) and suffix.isdigit():
+        return int(suffix)
+    return None
 
 
 class Reason(IntEnum):

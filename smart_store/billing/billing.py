@@ -14,6 +14,8 @@ Group rules (see ``smart_store.billing.sessions``): a family scanning once share
 one receipt, issued when the last member leaves; friends who scan separately get separate
 receipts when each leaves; an unscanned shopper gets an anonymous session and a review item.
 Carts are per session: an item handed between unrelated shoppers stays on the picker's receipt.
+A provisional ``track-<id>`` cart whose track the binder will never bind goes to review for every
+session then in the store (no receipt would include it).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from smart_store.arbiter.model import provisional_track
 from smart_store.billing.model import (
     CartLike,
     CartSnapshot,
@@ -183,6 +186,7 @@ class BillingLogic:
         self._apply(self.binder.advance(now))
         if self._unheard or self._catching_up:
             self._restart_wait(now)
+        self._flag_unclaimed_carts()
         issued: list[Receipt] = []
         due = [s for s in self._sessions.values()
                if s.state == SessionState.CLOSING and not self.awaiting_cart(s.session_id)]
@@ -204,6 +208,29 @@ class BillingLogic:
                 issued.append(receipt)
             self._close(session.session_id)
         return issued
+
+    def _flag_unclaimed_carts(self) -> None:
+        """A provisional ``track-<id>`` cart (picks by a track no session held) whose track
+        will never be bound: no receipt would include its items, so, like an untracked hand,
+        it goes to review for every session then in the store (``rv-unclaimed-<cart>-<rev>``,
+        fanned out by :meth:`on_review`). It leaves memory then (it stays in the database)."""
+        for sid, cart in list(self._carts.items()):
+            track_id = provisional_track(sid)
+            if track_id is None:
+                continue
+            if not cart.lines:  # its track was bound: the lines moved to that session
+                del self._carts[sid]
+                continue
+            if not self.binder.never_binds(track_id, cart.stamp):
+                continue
+            items = ", ".join(f"{ln.quantity}x {ln.sku}" for ln in cart.lines)
+            self.on_review(ReviewItem(
+                review_id=f"rv-unclaimed-{sid}-{cart.revision}",
+                kind=int(ReviewKind.UNTRACKED_HAND), session_id="", stamp=cart.stamp,
+                event_ids=tuple(dict.fromkeys(e for ln in cart.lines for e in ln.event_ids)),
+                detail=f"track {track_id}, bound to no session, took {items}: no receipt "
+                       "includes them"))
+            del self._carts[sid]
 
     def cart_history_in(self) -> None:
         """The carts topic's history has been delivered since the restart (the node saw it go

@@ -316,6 +316,7 @@ class SessionBinder:
         self._sessions: dict[str, _Live] = {}
         self._closed: set[str] = set()
         self._closed_tracks: set[int] = set()  # tracks of billed sessions: never bound again
+        self._forgotten: set[int] = set()  # tracks dropped unbound (never bound now)
         self._changed: set[str] = set()
         self._reviews: list[ReviewItem] = []
         self._finished: list[str] = []
@@ -350,6 +351,20 @@ class SessionBinder:
         """The session a track is bound to, if any (what the arbiter needs for a reach)."""
         tr = self._tracks.get(track_id)
         return None if tr is None else tr.session_id
+
+    def never_binds(self, track_id: int, since: float) -> bool:
+        """Whether a track will never be bound to an open session: first seen outside every
+        entry zone (a re-acquired id, ignored), dropped unbound, or already on a billed
+        receipt; a track this binder never saw (billing restarted since) once it has been
+        unseen for ``lost_timeout`` after ``since``. What such a track takes is on no receipt.
+        """
+        tid = int(track_id)
+        tr = self._tracks.get(tid)
+        if tr is not None:
+            return tr.session_id is None and tr.classified and tr.zone is None
+        if tid in self._forgotten or tid in self._closed_tracks:
+            return True
+        return self._now - since > self.lost_timeout
 
     def pending_scans(self) -> list[EntryScan]:
         """Scans still waiting for tracks, oldest first."""
@@ -789,6 +804,7 @@ class SessionBinder:
                     self.stats.dropped_tentative += 1
                 if tr.track_id not in self._orphans:
                     del self._tracks[tr.track_id]
+                    self._forgotten.add(tr.track_id)
                 continue
             live = self._sessions.get(tr.session_id)
             if live is None or tr.track_id in live.exited or tr.track_id in live.lost:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from billing_helpers import Person, Script, make_cart, run_script
 
 from smart_store.billing.billing import BillingLogic
-from smart_store.billing.model import Receipt, ReviewItem, ReviewKind, Session, SessionState
+from smart_store.billing.model import (
+    Receipt,
+    ReviewItem,
+    ReviewKind,
+    Session,
+    SessionState,
+    snapshot_cart,
+)
 from smart_store.billing.store import BillingStore
 from smart_store.config import StoreConfig
 
@@ -398,3 +406,49 @@ def test_a_shopper_billed_while_a_possibly_swapped_one_is_still_inside_goes_to_r
     assert t1 == 9.0 and first.review_ids == ("rv-swap-s-e1-s-e2",)
     t2, second = receipts["s-e2"]
     assert t2 == 12.0 and not second.needs_review
+
+
+def test_picks_by_a_track_no_session_can_claim_go_to_review_for_everyone_inside(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    # Track 7 is first seen in the aisle (a re-acquired id: the binder never binds it). The
+    # arbiter books its pick on the provisional cart track-7, which no receipt includes: every
+    # session in the store then goes to review instead of the item vanishing silently.
+    logic = BillingLogic(cfg, BillingStore(tmp_path / "store.db"))
+    logic.on_entry(0.0, "e1", "tok", 0, "entry")
+    logic.on_entry(0.1, "e2", "tok2", 0, "entry")
+    for t in (0.5, 1.0, 1.5, 2.0):
+        xy = (1.1, 0.5) if t < 1.5 else (1.5, 4.0)
+        logic.on_tracks(t, [(1, *xy, "confirmed"), (2, *xy, "confirmed")])
+    logic.on_tracks(3.0, [(1, 1.5, 4.0, "confirmed"), (2, 1.5, 4.0, "confirmed"),
+                          (7, 2.5, 4.0, "confirmed")])
+    orphan = snapshot_cart(make_cart(cfg, "track-7", 1, {"GUM-MINT": 1}))
+    logic.on_cart(dataclasses.replace(orphan, stamp=3.5))
+    assert logic.tick(3.6) == []
+    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited"), (2, 1.5, 4.0, "confirmed")])
+    (first,) = logic.tick(9.0)
+    assert first.needs_review and first.lines == ()
+    assert first.review_ids == ("rv-untracked-s-e1-rv-unclaimed-track-7-1",)
+    logic.on_tracks(10.0, [(2, 4.9, 0.5, "exited")])
+    (second,) = logic.tick(10.0)
+    assert second.review_ids == ("rv-untracked-s-e2-rv-unclaimed-track-7-1",)
+    (item,) = [r for r in logic.store.open_reviews() if r.review_id == "rv-unclaimed-track-7-1"]
+    assert "GUM-MINT" in item.detail and item.event_ids == ("we-GUM-MINT-1",)
+
+
+def test_a_provisional_cart_whose_track_is_then_bound_raises_nothing(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    # A newborn in the entry zone reaches before its scan binds it: the provisional cart is
+    # the arbiter's bookkeeping until the binding moves its lines (then an empty cart).
+    logic = BillingLogic(cfg, BillingStore(tmp_path / "store.db"))
+    logic.on_tracks(0.5, [(1, 1.1, 0.5, "confirmed")])
+    logic.on_cart(make_cart(cfg, "track-1", 1, {"GUM-MINT": 1}))
+    assert logic.tick(0.6) == []
+    logic.on_entry(1.0, "e1", "tok", 0, "entry")
+    for t in (1.5, 2.0):
+        logic.on_tracks(t, [(1, 1.5, 4.0, "confirmed")])
+    assert logic.session("s-e1") is not None
+    logic.on_cart(make_cart(cfg, "track-1", 2, {}))
+    logic.on_cart(make_cart(cfg, "s-e1", 1, {"GUM-MINT": 1}))
+    logic.on_tracks(9.0, [(1, 4.9, 0.5, "exited")])
+    (receipt,) = logic.tick(9.0)
+    assert not receipt.needs_review and [ln.sku for ln in receipt.lines] == ["GUM-MINT"]
