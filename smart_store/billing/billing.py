@@ -89,6 +89,7 @@ class BillingLogic:
         self._carts: dict[str, CartSnapshot] = store.open_carts()
         self._reviews: dict[str, ReviewItem] = {r.review_id: r for r in store.open_reviews()}
         self._updates: dict[str, Session] = {}
+        self._raised: list[ReviewItem] = []  # items billing raised, for the review topic
         # A recovered session's cart may have changed while this process was down; the
         # arbiter's latest cart (its transient-local history) arrives soon after a restart.
         # Until it has, such a session is not billed: a shopper who left meanwhile would get
@@ -136,7 +137,7 @@ class BillingLogic:
         newer = self.store.record_cart(snap)
         if self.store.has_receipt(snap.session_id):
             if newer:
-                self.on_review(ReviewItem(
+                self.raise_review(ReviewItem(
                     review_id=f"rv-late-{snap.session_id}-{snap.revision}",
                     kind=int(ReviewKind.OTHER), session_id=snap.session_id, stamp=snap.stamp,
                     detail=f"cart revision {snap.revision} arrived after the receipt was issued"))
@@ -166,7 +167,7 @@ class BillingLogic:
         if item.kind == int(ReviewKind.UNTRACKED_HAND) and not item.session_id:
             for session in self.open_sessions():
                 if session.entry_time <= item.stamp:
-                    self.on_review(dataclasses.replace(
+                    self.raise_review(dataclasses.replace(
                         item, review_id=f"rv-untracked-{session.session_id}-{item.review_id}",
                         session_id=session.session_id,
                         detail=f"{item.detail}: this session was in the store, it may be its"))
@@ -196,13 +197,13 @@ class BillingLogic:
             if still_pending and now < exit_time + self.settle_timeout:
                 continue
             if still_pending:
-                self.on_review(ReviewItem(
+                self.raise_review(ReviewItem(
                     review_id=f"rv-unsettled-{session.session_id}", kind=int(ReviewKind.OTHER),
                     session_id=session.session_id, stamp=exit_time,
                     detail=f"shelf events still pending {self.settle_timeout:g} s after the "
                            "exit: billed without them"))
             for review in self.binder.leaving_reviews(session.session_id):
-                self.on_review(review)
+                self.raise_review(review)
             receipt = self.build(session)
             if self.store.issue_receipt(receipt, issued_stamp=now):
                 issued.append(receipt)
@@ -224,7 +225,7 @@ class BillingLogic:
             if not self.binder.never_binds(track_id, cart.stamp):
                 continue
             items = ", ".join(f"{ln.quantity}x {ln.sku}" for ln in cart.lines)
-            self.on_review(ReviewItem(
+            self.raise_review(ReviewItem(
                 review_id=f"rv-unclaimed-{sid}-{cart.revision}",
                 kind=int(ReviewKind.UNTRACKED_HAND), session_id="", stamp=cart.stamp,
                 event_ids=tuple(dict.fromkeys(e for ln in cart.lines for e in ln.event_ids)),
@@ -247,7 +248,7 @@ class BillingLogic:
         if waited < self.restart_timeout:
             return
         for sid in sorted(self._unheard):
-            self.on_review(ReviewItem(
+            self.raise_review(ReviewItem(
                 review_id=f"rv-restart-{sid}", kind=int(ReviewKind.OTHER), session_id=sid,
                 stamp=now, detail=f"the arbiter's cart was not heard within "
                                   f"{self.restart_timeout:g} s of a billing restart: billed "
@@ -291,6 +292,20 @@ class BillingLogic:
         """The latest cart of a session not yet billed."""
         return self._carts.get(session_id)
 
+    def raise_review(self, review: ReviewItem) -> bool:
+        """A review item billing itself raised (binder, fan-out, restart, unsettled, late cart):
+        recorded like any other and, if new, queued for :meth:`drain_raised_reviews`."""
+        new = self.on_review(review)
+        if new:
+            self._raised.append(review)
+        return new
+
+    def drain_raised_reviews(self) -> list[ReviewItem]:
+        """The review items billing raised since the last call: what the node publishes on
+        the review topic (its own subscription hears them back; ids make that a no-op)."""
+        out, self._raised = self._raised, []
+        return out
+
     def drain_session_updates(self) -> list[Session]:
         """The latest snapshot of every session changed since the last call (closed ones
         included), in order of change time: what the node publishes."""
@@ -301,7 +316,7 @@ class BillingLogic:
     # ---------------------------------------------------------------------------- internals
     def _apply(self, changes: BinderChanges) -> BinderChanges:
         for review in changes.reviews:
-            self.on_review(review)
+            self.raise_review(review)
         for session in changes.sessions:
             self.on_session(session)
         if changes.finished_scans:

@@ -160,14 +160,16 @@ class BillingNode(Node):
             self.sessions_pub.publish(session_msg(session, self.cfg.frame_id))
         self._publish_sessions()
 
-    def _changes(self, changes: BinderChanges) -> None:
-        for review in changes.reviews:
-            self.review_pub.publish(review_msg(review, self.cfg.frame_id))
+    def _changes(self, _changes: BinderChanges) -> None:
         self._publish_sessions()
 
     def _publish_sessions(self) -> None:
+        """Sessions changed and review items billing raised (the binder's, fanned-out ones,
+        restart and settle timeouts) since the last call."""
         for session in self.logic.drain_session_updates():
             self.sessions_pub.publish(session_msg(session, self.cfg.frame_id))
+        for review in self.logic.drain_raised_reviews():
+            self.review_pub.publish(review_msg(review, self.cfg.frame_id))
 
     def on_entry(self, msg: EntryEvent) -> None:
         if not msg.event_id:
@@ -200,8 +202,8 @@ class BillingNode(Node):
                 kind=int(ReviewKind.OTHER), session_id=session.session_id, stamp=start,
                 detail=f'no person tracks for {end - start:.1f} s while this session was in the '
                        'store: a reach in that time cannot be attributed')
-            if self.logic.on_review(review):
-                self.review_pub.publish(review_msg(review, self.cfg.frame_id))
+            self.logic.raise_review(review)
+        self._publish_sessions()
 
     def on_cart(self, msg: Cart) -> None:
         if not msg.session_id:
@@ -215,6 +217,7 @@ class BillingNode(Node):
             # The carts topic's history reaches a restarted node as a burst, oldest revision
             # first: the session is billed once the burst has gone quiet, not on this cart.
             self.history_timer.reset()
+        self._publish_sessions()  # a late cart change goes to review
 
     def on_history_quiet(self) -> None:
         self.history_timer.cancel()
@@ -228,6 +231,7 @@ class BillingNode(Node):
         if not finite(msg.confidence):
             raise Malformed('non-finite confidence', msg.update_id)
         self.logic.on_cart_update(_Stamped(msg))
+        self._publish_sessions()  # a possible identity swap that now matters
 
     def on_review(self, msg: ReviewItem) -> None:
         if not msg.review_id:
@@ -235,6 +239,7 @@ class BillingNode(Node):
         if not finite(msg.confidence):
             raise Malformed('non-finite confidence', msg.review_id)
         self.logic.on_review(_Stamped(msg))
+        self._publish_sessions()  # an untracked hand fans out to the sessions inside
 
     def tick(self) -> None:
         now = self.get_clock().now().nanoseconds / 1e9

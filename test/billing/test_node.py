@@ -1,9 +1,10 @@
-"""The billing node after a restart: the carts topic's history (oldest revision first) must not
-bill a recovered session with the first, stale revision it hears.
+"""The billing node shell, in-process rclpy, on a database left by a previous billing process
+(one open session, revision 1 of its cart stored) and a stand-in peer for the other nodes.
 
-In-process rclpy: a real BillingNode on a database left by a previous billing process (a session
-with revision 1 of its cart stored), a stand-in arbiter publishing revisions 1 and 2, and the
-shopper's exit on the tracks topic. The receipt must carry revision 2.
+* After a restart the carts topic's history (oldest revision first) must not bill the recovered
+  session with the first, stale revision it hears: the receipt carries revision 2.
+* Review items billing raises itself (here: an untracked hand fanned out to the session inside)
+  go out on the review topic, not only into the database.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rclpy.executors import SingleThreadedExecutor
 from smart_store.billing.billing import BillingLogic
 from smart_store.billing.model import SessionState
 from smart_store.billing.store import BillingStore
-from smart_store.config import load_store_config
+from smart_store.config import StoreConfig, load_store_config
 from smart_store.resources import default_store_config
 
 pytestmark = pytest.mark.ros
@@ -42,6 +43,28 @@ def _cart_msg(cart: Any, stamp: float) -> Any:
     return msg
 
 
+def _crashed_database(tmp_path: Path, cfg: StoreConfig) -> Path:
+    """Session s-e1 (track 1) shopping, revision 1 of its cart stored; stamps just before now
+    (the node runs on the system clock here: no /clock)."""
+    db = tmp_path / 'store.db'
+    t0 = time.time()
+    before = BillingLogic(cfg, BillingStore(db))  # the billing process that crashed
+    before.on_entry(t0 - 3.0, 'e1', 'tok', 0, 'entry')
+    for i, xy in enumerate((ENTRY_XY, ENTRY_XY, AISLE_XY, AISLE_XY)):
+        before.on_tracks(t0 - 2.5 + 0.5 * i, [(1, *xy, 'confirmed')])
+    before.on_cart(make_cart(cfg, 's-e1', 1, {'COLA-330': 1}))
+    before.store.close()
+    return db
+
+
+def _spin_until(executor: SingleThreadedExecutor, done: Callable[[], object],
+                timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not done() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)
+    return bool(done())
+
+
 def test_a_restarted_billing_node_bills_the_latest_cart_of_the_history(tmp_path: Path) -> None:
     from smart_store.msg import Receipt, Track, TrackArray
 
@@ -51,15 +74,7 @@ def test_a_restarted_billing_node_bills_the_latest_cart_of_the_history(tmp_path:
     from smart_store.ros.qos import profile
 
     cfg = load_store_config(default_store_config())
-    db = tmp_path / 'store.db'
-    t0 = time.time()  # the node runs on the system clock here (no /clock)
-    before = BillingLogic(cfg, BillingStore(db))  # the billing process that crashed
-    before.on_entry(t0 - 3.0, 'e1', 'tok', 0, 'entry')
-    for i, xy in enumerate((ENTRY_XY, ENTRY_XY, AISLE_XY, AISLE_XY)):
-        before.on_tracks(t0 - 2.5 + 0.5 * i, [(1, *xy, 'confirmed')])
-    before.on_cart(make_cart(cfg, 's-e1', 1, {'COLA-330': 1}))
-    before.store.close()
-
+    db = _crashed_database(tmp_path, cfg)
     rclpy.init(args=['--ros-args', '-p', f'database:={db}', '-p', 'restart_grace:=1.0'])
     try:
         billing = BillingNode()
@@ -75,10 +90,7 @@ def test_a_restarted_billing_node_bills_the_latest_cart_of_the_history(tmp_path:
         executor.add_node(peer)
 
         def spin_until(done: Callable[[], object], timeout: float) -> bool:
-            deadline = time.monotonic() + timeout
-            while not done() and time.monotonic() < deadline:
-                executor.spin_once(timeout_sec=0.05)
-            return bool(done())
+            return _spin_until(executor, done, timeout)
 
         assert billing.logic.awaiting_cart('s-e1')
         # The shopper has walked out while billing was down...
@@ -105,3 +117,41 @@ def test_a_restarted_billing_node_bills_the_latest_cart_of_the_history(tmp_path:
     assert receipt.session_id == 's-e1' and not receipt.needs_review
     assert sorted((ln.sku, ln.quantity) for ln in receipt.lines) == [('COLA-330', 1),
                                                                      ('GUM-MINT', 1)]
+
+
+def test_review_items_billing_raises_go_out_on_the_review_topic(tmp_path: Path) -> None:
+    from smart_store.msg import ReviewItem
+
+    from smart_store.billing.node import BillingNode
+    from smart_store.graph.table import REVIEW
+    from smart_store.ros.convert import to_time
+    from smart_store.ros.qos import profile
+
+    cfg = load_store_config(default_store_config())
+    db = _crashed_database(tmp_path, cfg)
+    rclpy.init(args=['--ros-args', '-p', f'database:={db}'])
+    try:
+        billing = BillingNode()
+        peer = rclpy.create_node('billing_review_peer')
+        reviews = peer.create_publisher(ReviewItem, REVIEW.name, profile(REVIEW.qos))
+        heard: list[str] = []
+        peer.create_subscription(ReviewItem, REVIEW.name, lambda m: heard.append(m.review_id),
+                                 profile(REVIEW.qos))
+        executor = SingleThreadedExecutor()
+        executor.add_node(billing)
+        executor.add_node(peer)
+        hand = ReviewItem(review_id='rv-hand-1', kind=ReviewItem.KIND_UNTRACKED_HAND,
+                          lane_id='B2c', detail='a beam break no tracked person explains')
+        hand.header.stamp = to_time(time.time())
+        reviews.publish(hand)
+        fanned = 'rv-untracked-s-e1-rv-hand-1'
+        assert _spin_until(executor, lambda: fanned in heard, 20.0), heard
+        _spin_until(executor, lambda: False, 0.5)  # hearing its own item back is a no-op
+        executor.shutdown()
+        billing.destroy_node()
+        peer.destroy_node()
+    finally:
+        rclpy.try_shutdown()
+    assert heard.count(fanned) == 1 and heard.count('rv-hand-1') == 1
+    assert [r.review_id for r in BillingStore(db).open_reviews()
+            if r.session_id == 's-e1'] == [fanned]
