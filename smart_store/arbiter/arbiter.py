@@ -370,7 +370,7 @@ class CartArbiter:
         for ev in self._pending.values():
             # an event only untracked hands (track 0) explain may be anybody's, like one with
             # no candidate yet
-            cands = [r for r in candidate_reaches(ev, reaches, self.policy) if r.track_id]
+            cands = [r for r in candidate_reaches(ev, reaches, self.policy) if r.tracked]
             if not cands or any(r.track_id in tracks for r in cands):
                 return True
         return any(
@@ -398,7 +398,7 @@ class CartArbiter:
             # proves a hand was there but names nobody to bill, so it explains no cart change
             # (the change goes to review as reachless, and a later reach of a known track may
             # still explain it).
-            shelf_reaches = [r for r in reaches if r.shelf_id == shelf and r.track_id]
+            shelf_reaches = [r for r in reaches if r.shelf_id == shelf and r.tracked]
             cands = {
                 r.event_id: r
                 for ev in window
@@ -431,7 +431,7 @@ class CartArbiter:
         out: list[ArbiterOutput] = []
         for eid, ev in sorted(self._reachless.items(), key=lambda kv: (kv[1].start, kv[0])):
             cands = [r for r in candidate_reaches(
-                ev, [r for r in reaches if r.shelf_id == ev.shelf_id and r.track_id],
+                ev, [r for r in reaches if r.shelf_id == ev.shelf_id and r.tracked],
                 self.policy) if (r.event_id, ev.lane_id) not in self._used_slots]
             if not cands:
                 continue
@@ -554,7 +554,7 @@ class CartArbiter:
         """Reaches of track 0 (a hand nobody tracked) that could explain ``ev``."""
         return candidate_reaches(
             ev, [r for r in self._reaches.values()
-                 if r.shelf_id == ev.shelf_id and not r.track_id], self.policy)
+                 if r.shelf_id == ev.shelf_id and not r.tracked], self.policy)
 
     def _tie_review(
         self, ev: WeightEvent, a: Assignment, reach: Reach, *, sid: str,

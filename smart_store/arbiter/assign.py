@@ -331,7 +331,7 @@ def concurrent_group(
 
     def eligible(ps: PairScore) -> bool:
         reach = reaches.get(ps.reach_id)
-        if reach is None or reach.track_id == 0:
+        if reach is None or not reach.tracked:
             return False
         if claims.get((ps.reach_id, ps.lane_id), event.event_id) != event.event_id:
             return False

@@ -25,3 +25,9 @@ class Reach:
     evidence: int = EVIDENCE_POSE           # bit set of EVIDENCE_*
     beam_break_ids: tuple[str, ...] = field(default=())
     wrist_confidence: float = 1.0
+
+    @property
+    def tracked(self) -> bool:
+        """Whether the reach names a tracked person: track 0 is a beam break nobody tracked
+        was near (the hand is proven, its owner unknown)."""
+        return self.track_id != 0
