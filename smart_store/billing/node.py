@@ -24,7 +24,7 @@ from smart_store.billing.model import Receipt as ReceiptData
 from smart_store.billing.model import ReviewItem as ReviewData
 from smart_store.billing.model import ReviewKind
 from smart_store.billing.model import Session as SessionData
-from smart_store.billing.sessions import BinderChanges, SessionBinder
+from smart_store.billing.sessions import SessionBinder
 from smart_store.billing.store import BillingStore
 from smart_store.config import load_store_config
 from smart_store.graph.table import CART_UPDATES, CARTS, ENTRY, RECEIPTS, REVIEW, SESSIONS, TRACKS
@@ -160,9 +160,6 @@ class BillingNode(Node):
             self.sessions_pub.publish(session_msg(session, self.cfg.frame_id))
         self._publish_sessions()
 
-    def _changes(self, _changes: BinderChanges) -> None:
-        self._publish_sessions()
-
     def _publish_sessions(self) -> None:
         """Sessions changed and review items billing raised (the binder's, fanned-out ones,
         restart and settle timeouts) since the last call."""
@@ -174,8 +171,9 @@ class BillingNode(Node):
     def on_entry(self, msg: EntryEvent) -> None:
         if not msg.event_id:
             raise Malformed('empty entry event id')
-        self._changes(self.logic.on_entry(to_sec(msg.header.stamp), msg.event_id,
-                                          msg.account_token, int(msg.companions), msg.gate_id))
+        self.logic.on_entry(to_sec(msg.header.stamp), msg.event_id, msg.account_token,
+                            int(msg.companions), msg.gate_id)
+        self._publish_sessions()
 
     def on_tracks(self, msg: TrackArray) -> None:
         t = to_sec(msg.header.stamp)
@@ -188,7 +186,8 @@ class BillingNode(Node):
                          int(track.state),
                          [int(i) for i in track.confusable_ids[:MAX_CONFUSABLE]])
                         for track in self.guard.usable_tracks(msg, TRACKS.name)]
-        self._changes(self.logic.on_tracks(t, observations))
+        self.logic.on_tracks(t, observations)
+        self._publish_sessions()
 
     def _tracking_gap(self, start: float, end: float) -> None:
         """No tracks from ``start`` to ``end``: whoever was in the store then may have taken

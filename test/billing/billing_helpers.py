@@ -142,3 +142,17 @@ def run_script(cfg: StoreConfig, db: Path, script: Script, *, crash_at: tuple[fl
         receipts = logic.tick(t, functools.partial(_pending, script.pending, t))
         issued.extend((t, r) for r in receipts)
     return Run(issued, logic, store)
+
+
+def shop_then_crash(cfg: StoreConfig, db: Path, t0: float = 0.0,
+                    cart: dict[str, int] | None = None) -> None:
+    """A billing process on ``db`` that crashes while session s-e1 shops: scan at ``t0``,
+    track 1 at the gate (``t0`` + 0.5, 1.0 s) then in the aisle (1.5, 2.0 s); revision 1 of
+    its cart (``cart``, if given) stored."""
+    before = BillingLogic(cfg, BillingStore(db))
+    before.on_entry(t0, "e1", "tok", 0, "entry")
+    for i, xy in enumerate((ENTRY_XY, ENTRY_XY, AISLE_XY, AISLE_XY)):
+        before.on_tracks(t0 + 0.5 * (i + 1), [(1, *xy, "confirmed")])
+    if cart is not None:
+        before.on_cart(make_cart(cfg, "s-e1", 1, cart))
+    before.store.close()

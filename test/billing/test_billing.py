@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from billing_helpers import Person, Script, make_cart, run_script
+from billing_helpers import Person, Script, make_cart, run_script, shop_then_crash
 
 from smart_store.billing.billing import BillingLogic
 from smart_store.billing.model import (
@@ -246,12 +246,7 @@ def test_a_restarted_billing_that_never_hears_a_stored_cart_bills_it_for_review(
     # Billing had stored a cart, so the arbiter has one: the short grace (meant for sessions the
     # arbiter may have no cart for) does not release it; restart_timeout does, with a review.
     db = tmp_path / "store.db"
-    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0)
-    logic.on_entry(0.0, "e1", "tok", 0, "entry")
-    for t in (0.5, 1.0, 1.5, 2.0):
-        logic.on_tracks(t, [(1, *((1.1, 0.5) if t < 1.5 else (1.5, 4.0)), "confirmed")])
-    logic.on_cart(make_cart(cfg, "s-e1", 1, {"COLA-330": 1}))
-    logic.store.close()
+    shop_then_crash(cfg, db, cart={"COLA-330": 1})
     logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0, restart_timeout=5.0)
     logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
     assert logic.tick(10.0) == [] and logic.tick(11.5) == [] and logic.tick(14.9) == []
@@ -263,11 +258,7 @@ def test_a_restarted_billing_that_never_hears_a_stored_cart_bills_it_for_review(
 def test_a_restarted_billing_releases_a_heard_session_at_the_timeout_without_the_quiet_signal(
         tmp_path: Path, cfg: StoreConfig) -> None:
     db = tmp_path / "store.db"
-    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0)
-    logic.on_entry(0.0, "e1", "tok", 0, "entry")
-    for t in (0.5, 1.0, 1.5, 2.0):
-        logic.on_tracks(t, [(1, *((1.1, 0.5) if t < 1.5 else (1.5, 4.0)), "confirmed")])
-    logic.store.close()
+    shop_then_crash(cfg, db)
     logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0, restart_timeout=3.0)
     logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
     assert logic.tick(10.0) == []

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 import rclpy
-from billing_helpers import AISLE_XY, ENTRY_XY, EXIT_XY, make_cart
+from billing_helpers import EXIT_XY, make_cart, shop_then_crash
 from rclpy.executors import SingleThreadedExecutor
 
-from smart_store.billing.billing import BillingLogic
 from smart_store.billing.model import SessionState
 from smart_store.billing.store import BillingStore
 from smart_store.config import StoreConfig, load_store_config
@@ -47,13 +46,7 @@ def _crashed_database(tmp_path: Path, cfg: StoreConfig) -> Path:
     """Session s-e1 (track 1) shopping, revision 1 of its cart stored; stamps just before now
     (the node runs on the system clock here: no /clock)."""
     db = tmp_path / 'store.db'
-    t0 = time.time()
-    before = BillingLogic(cfg, BillingStore(db))  # the billing process that crashed
-    before.on_entry(t0 - 3.0, 'e1', 'tok', 0, 'entry')
-    for i, xy in enumerate((ENTRY_XY, ENTRY_XY, AISLE_XY, AISLE_XY)):
-        before.on_tracks(t0 - 2.5 + 0.5 * i, [(1, *xy, 'confirmed')])
-    before.on_cart(make_cart(cfg, 's-e1', 1, {'COLA-330': 1}))
-    before.store.close()
+    shop_then_crash(cfg, db, t0=time.time() - 3.0, cart={'COLA-330': 1})
     return db
 
 
