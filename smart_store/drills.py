@@ -250,6 +250,9 @@ class DrillConfig:
     tail: float = 24.0                 # s of sim time played after the bag (at 4x): a lost
                                        # track's session is billed (pipeline.END_TAIL_S)
     recovery: float = 8.0              # kill runs: s more, so a node killed late can catch up
+    recovery_wall: float = 15.0        # kill runs: and the clock goes on until every killed
+                                       # node has been back this many wall s (start-up costs
+                                       # wall time, and a loaded machine takes longer)
     end: float | None = None           # record only this much of the scenario (s of sim time)
     resolution: str = '160x120'
     fps: float = 5.0
@@ -688,7 +691,8 @@ class Drills:
             rate: float | None = None, tail: float | None = None,
             on_start: Callable[[Any], None] | None = None,
             on_end: Callable[[Any], None] | None = None,
-            actions: list[str] | None = None) -> RunOutcome:
+            actions: list[str] | None = None,
+            hold_tail: Callable[[Any], bool] | None = None) -> RunOutcome:
         """One pipeline run of ``recording`` under ``<workdir>/runs/<label>``."""
         from smart_store.pipeline import Pipeline  # noqa: PLC0415
         from smart_store.twin.bag import bag_time_range  # noqa: PLC0415
@@ -724,7 +728,9 @@ class Drills:
             result = pipeline.play(rate=speed, tail=self.c.tail if tail is None else tail,
                                    tail_rate=4.0 * speed, during=first,
                                    topic_filter=topic_filter,
-                                   on_receipt=lambda m: published.update([m.session_id]))
+                                   on_receipt=lambda m: published.update([m.session_id]),
+                                   hold_tail=(None if hold_tail is None
+                                              else lambda: hold_tail(pipeline)))
             pids_end = {s.name: pipeline.supervisor.pid(s.name) for s in pipeline.graph}
             status_end = pipeline.supervisor.status()
             if on_end is not None:
@@ -736,8 +742,11 @@ class Drills:
                              read_reviews(run_dir / 'results' / 'store.db'), pids_start,
                              pids_end, status_end, list(actions or []), start_ns)
         restarts = sum(result.restarts.values())
+        held = (f', clock held {result.tail_held_s:.1f} s more for respawned nodes'
+                if result.tail_held_s else '')
         self.log(f'[drill] run {label}: {len(receipts)} receipt(s), {restarts} restart(s), '
-                 f'{result.late_messages} late message(s), {time.monotonic() - t0:.0f} s wall')
+                 f'{result.late_messages} late message(s), {time.monotonic() - t0:.0f} s wall'
+                 f'{held}')
         return outcome
 
     def reference(self, cfg: StoreConfig, recording: Path, ablation: str | object | None = ...
@@ -876,8 +885,18 @@ class Drills:
                 done.append({'node': name, 'sim_s': round(sim, 3), 'pid': pid, 'run': label})
                 self.log(f'[drill] {label}: kill -9 {name} (pid {pid}) at sim {sim:.2f} s')
 
+        def recovering(p: Any) -> bool:
+            # A node killed late comes back during the tail; its start-up (imports, the
+            # database, discovery, the carts history) costs wall time, which the 4x tail
+            # clock cuts short on a slow machine: keep the clock going until it has had it.
+            for name in {d['node'] for d in done}:
+                up = p.supervisor.uptime(name)
+                if up is None or up < self.c.recovery_wall:
+                    return True
+            return False
+
         out = self.run(label, cfg, recording, during=during,
-                       tail=self.c.tail + self.c.recovery)
+                       tail=self.c.tail + self.c.recovery, hold_tail=recovering)
         return out, done
 
     # -------------------------------------------------------------------- kill_camera

@@ -57,6 +57,7 @@ class PipelineResult:
     log: Path | None = None
     data_sim_s: float = 0.0     # the recording itself (the clock-only tail excluded) ...
     data_wall_s: float = 0.0    # ... and the wall time it took to play
+    tail_held_s: float = 0.0    # sim s the tail ran past its planned end (``hold_tail``)
 
     @property
     def real_time_factor(self) -> float:
@@ -215,7 +216,9 @@ class Pipeline:
              on_progress: Callable[[float, float], None] | None = None,
              on_receipt: Callable[[Any], None] | None = None,
              during: Callable[[float, Pipeline], None] | None = None,
-             topic_filter: Callable[[int, str, bytes], bool] | None = None) -> PipelineResult:
+             topic_filter: Callable[[int, str, bytes], bool] | None = None,
+             hold_tail: Callable[[], bool] | None = None,
+             max_hold: float = 120.0) -> PipelineResult:
         """Play the run's bag into the running graph; returns when the tail has passed.
 
         ``tail`` s of sim time (clock only) follow the bag, played at ``tail_rate`` (default
@@ -223,7 +226,10 @@ class Pipeline:
         ``during(sim_s, pipeline)`` is called after every published message;
         ``topic_filter(stamp_ns, topic, cdr)`` is asked about every bag message before it is
         published and leaves it out of the replay when it returns False (drills: a stalled
-        sensor hub).
+        sensor hub). While ``hold_tail()`` is true at the tail's end, the clock goes on ticking
+        (at ``tail_rate``, ``max_hold`` s of sim time at most): a drill holds it until the
+        nodes it killed have been back long enough to catch up, whatever their start-up cost
+        on this machine (a store's clock does not stop after a crash; a replay's does).
         """
         # The player, recorder and listener join the graph's domain; the caller's environment
         # is restored afterwards (a test process must not stay in the pipeline's domain).
@@ -233,7 +239,7 @@ class Pipeline:
         try:
             return self._play(rate=rate, tail=tail, tail_rate=tail_rate, wait_nodes=wait_nodes,
                               on_progress=on_progress, on_receipt=on_receipt, during=during,
-                              topic_filter=topic_filter)
+                              topic_filter=topic_filter, hold_tail=hold_tail, max_hold=max_hold)
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -245,7 +251,9 @@ class Pipeline:
               on_progress: Callable[[float, float], None] | None,
               on_receipt: Callable[[Any], None] | None,
               during: Callable[[float, Pipeline], None] | None,
-              topic_filter: Callable[[int, str, bytes], bool] | None) -> PipelineResult:
+              topic_filter: Callable[[int, str, bytes], bool] | None,
+              hold_tail: Callable[[], bool] | None = None,
+              max_hold: float = 120.0) -> PipelineResult:
         import rclpy  # noqa: PLC0415
         from rclpy.executors import MultiThreadedExecutor  # noqa: PLC0415
 
@@ -305,7 +313,10 @@ class Pipeline:
 
             stream = ((m.stamp_ns, m.topic, m.data) for m in read_bag(bag)
                       if topic_filter is None or topic_filter(m.stamp_ns, m.topic, m.data))
-            player.play(_with_tail(stream, end_ns, tail), keep_going=rclpy.ok,
+            held = [0.0]
+            player.play(_with_tail(stream, end_ns, tail, hold=hold_tail,
+                                   max_hold=max_hold, held=held),
+                        keep_going=rclpy.ok,
                         on_progress=progress, fast_after_ns=end_ns + 2_000_000_000,
                         fast_rate=tail_rate)
             time.sleep(1.0)  # let the last messages land
@@ -322,7 +333,7 @@ class Pipeline:
                                     dropped_messages=dict(player.stats.failed),
                                     log=self.log_path,
                                     data_sim_s=(end_ns - start_ns) / 1e9,
-                                    data_wall_s=data_wall[0])
+                                    data_wall_s=data_wall[0], tail_held_s=held[0])
         finally:
             rclpy.try_shutdown()
         self.monitor.sample()
@@ -350,11 +361,17 @@ class Pipeline:
 END_TAIL_S = 24.0
 
 
-def _with_tail(stream: Any, end_ns: int, tail: float) -> Any:
-    """The bag's messages, then clock-only ticks for ``tail`` seconds of sim time."""
+def _with_tail(stream: Any, end_ns: int, tail: float, *,
+               hold: Callable[[], bool] | None = None, max_hold: float = 0.0,
+               held: list[float] | None = None) -> Any:
+    """The bag's messages, then clock-only ticks for ``tail`` seconds of sim time, and on
+    while ``hold()`` is true (``max_hold`` s more at most; ``held[0]`` says how many)."""
     yield from stream
     step = 50_000_000
     t = end_ns + step
-    while t <= end_ns + int(tail * 1e9):
+    planned = end_ns + int(tail * 1e9)
+    while t <= planned or (hold is not None and t <= planned + int(max_hold * 1e9) and hold()):
+        if held is not None and t > planned:
+            held[0] = (t - planned) / 1e9
         yield t, '', b''
         t += step

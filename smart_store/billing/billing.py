@@ -65,12 +65,16 @@ class BillingLogic:
     whose cart was stored before the restart (so the arbiter surely has a newer or equal one)
     waits up to ``restart_timeout`` seconds, then is billed with the stored cart and sent to
     review. A heard session stays held until :meth:`cart_history_in` says the carts topic's
-    history (oldest revision first) has been delivered, or the timeout passes.
+    history (oldest revision first) has been delivered, or the timeout passes. Both waits are
+    for the middleware (discovery, the history's delivery), so they are measured on
+    ``wall_clock`` when one is given (the node passes a steady clock: a replay played at 4x
+    would otherwise cut them to a quarter); without one, on the ``now`` of :meth:`tick`.
     """
 
     def __init__(self, cfg: StoreConfig, store: BillingStore, settle_timeout: float = 2.0, *,
                  tax_rate: TaxRate = 0, binder: SessionBinder | None = None,
-                 restart_grace: float = 0.0, restart_timeout: float = 10.0) -> None:
+                 restart_grace: float = 0.0, restart_timeout: float = 10.0,
+                 wall_clock: Callable[[], float] | None = None) -> None:
         if settle_timeout < 0:
             raise ValueError("settle_timeout must be >= 0")
         if restart_grace < 0 or restart_timeout < 0:
@@ -102,6 +106,7 @@ class BillingLogic:
         # Sessions the arbiter certainly has a cart for: not released by the short grace.
         self._cart_expected: set[str] = self._unheard & set(self._carts)
         self._restart_t0: float | None = None
+        self._wall_clock = wall_clock
 
     # ---------------------------------------------------------------------------- inputs
     def on_entry(self, t: float, event_id: str, token: str, companions: int = 0,
@@ -240,6 +245,8 @@ class BillingLogic:
 
     def _restart_wait(self, now: float) -> None:
         """Release the sessions held since the restart whose wait is over."""
+        if self._wall_clock is not None:
+            now = self._wall_clock()
         if self._restart_t0 is None:
             self._restart_t0 = now
         waited = now - self._restart_t0

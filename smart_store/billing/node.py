@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from pathlib import Path
 
 from rclpy.clock import Clock, ClockType
@@ -111,14 +112,14 @@ class BillingNode(Node):
                              'unseen before it stops holding the session open (the tracker '
                              'itself gives a hidden person up after 5 s); the session is then '
                              'billed with a review item', low=1.0, high=3600.0)
-        grace = declare_float(self, 'restart_grace', 1.0, 's after a (re)start to wait for the '
-                              'arbiter\'s latest cart of each recovered session before billing '
-                              'it (the carts topic\'s history reaches a restarted node this '
-                              'way)', low=0.0, high=60.0)
+        grace = declare_float(self, 'restart_grace', 3.0, 'wall-clock s after a (re)start to '
+                              'wait for the arbiter\'s latest cart of each recovered session '
+                              'before billing it (the carts topic\'s history reaches a '
+                              'restarted node once discovery matched it)', low=0.0, high=60.0)
         restart_timeout = declare_float(
-            self, 'restart_timeout', 10.0, 's a recovered session whose cart was stored before '
-            'the restart waits for the arbiter\'s cart at most (then billed with the stored cart '
-            'and sent to review)', low=0.0, high=600.0)
+            self, 'restart_timeout', 10.0, 'wall-clock s a recovered session whose cart was '
+            'stored before the restart waits for the arbiter\'s cart at most (then billed with '
+            'the stored cart and sent to review)', low=0.0, high=600.0)
         quiet = declare_float(self, 'history_quiet', 0.5, 'wall-clock s without a cart after '
                               'which the carts topic\'s history (oldest first) counts as '
                               'delivered to a restarted node', low=0.05, high=10.0)
@@ -127,7 +128,8 @@ class BillingNode(Node):
         self.store = BillingStore(Path(database))
         self.logic = BillingLogic(self.cfg, self.store, settle, tax_rate=tax,
                                   binder=SessionBinder(self.cfg, lost_timeout=lost),
-                                  restart_grace=grace, restart_timeout=restart_timeout)
+                                  restart_grace=grace, restart_timeout=restart_timeout,
+                                  wall_clock=time.monotonic)
         self.pending: dict[str, bool] = {}
         self.sessions_pub = self.create_publisher(Session, SESSIONS.name, profile(SESSIONS.qos))
         self.receipts_pub = self.create_publisher(Receipt, RECEIPTS.name, profile(RECEIPTS.qos))

@@ -125,6 +125,7 @@ class _Child:
     returncode: int | None = None
     restarts: int = 0
     respawn_at: float = 0.0
+    started_at: float = 0.0  # monotonic time the current process was started
     failed: bool = False  # ended with a non-zero code and will not run again
 
 
@@ -294,6 +295,15 @@ class Supervisor:
                 return child.proc.pid
             return None
 
+    def uptime(self, name: str) -> float | None:
+        """Seconds the current process ``name`` has been running, or ``None`` when it is not
+        running.  Raises :class:`KeyError` if unknown."""
+        with self._lock:
+            child = self._children[name]
+            if child.state == _RUNNING and child.proc is not None:
+                return max(0.0, time.monotonic() - child.started_at)
+            return None
+
     def restarts(self, name: str) -> int:
         """How many times ``name`` has been respawned.  Raises :class:`KeyError` if unknown."""
         with self._lock:
@@ -347,6 +357,7 @@ class Supervisor:
             return
         self._groups.add(proc.pid)
         child.proc = proc
+        child.started_at = time.monotonic()
         child.state = _RUNNING
         child.returncode = None
         assert proc.stdout is not None

@@ -269,6 +269,23 @@ def test_a_restarted_billing_releases_a_heard_session_at_the_timeout_without_the
     assert not receipt.needs_review                  # its cart was heard
 
 
+def test_restart_waits_run_on_the_wall_clock_when_one_is_given(
+        tmp_path: Path, cfg: StoreConfig) -> None:
+    # The node measures the waits for the middleware on a steady clock: sim time racing ahead
+    # (a replay at 4x) must not release a held session, wall time passing does.
+    db = tmp_path / "store.db"
+    shop_then_crash(cfg, db, cart={"COLA-330": 1})
+    wall = [100.0]
+    logic = BillingLogic(cfg, BillingStore(db), restart_grace=1.0, restart_timeout=5.0,
+                         wall_clock=lambda: wall[0])
+    logic.on_tracks(10.0, [(1, 4.9, 0.5, "exited")])
+    assert logic.tick(10.0) == [] and logic.tick(40.0) == []   # 30 s of sim time, no wall time
+    assert logic.awaiting_cart("s-e1")
+    wall[0] = 105.0
+    (receipt,) = logic.tick(41.0)
+    assert receipt.review_ids == ("rv-restart-s-e1",)
+
+
 def _track_2_picks_at_6_s_then_both_leave(logic: BillingLogic, cfg: StoreConfig
                                            ) -> dict[str, Receipt]:
     """Track 2 (session s-e2) picks a PEANUT-200 at 6 s; both tracks exit at 9 s."""

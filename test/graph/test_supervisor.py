@@ -159,6 +159,28 @@ def test_respawn_after_sigkill_gives_new_pid() -> None:
     assert "[supervisor] tracker exited (signal 9); respawning in 0.1 s (restart 1)" in text
 
 
+def test_uptime_counts_from_the_current_process_start() -> None:
+    # Drills hold the replay's clock until a respawned node has been back long enough.
+    sup = Supervisor(
+        [ProcessSpec("tracker", py(SLEEPER), respawn=True, respawn_delay=0.3)], out=io.StringIO()
+    )
+    thread, _ = run_in_thread(sup, duration=20)
+    try:
+        first = wait_for(lambda: sup.pid("tracker"))
+        time.sleep(0.5)
+        before = sup.uptime("tracker")
+        assert before is not None and before >= 0.5
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: sup.status()["tracker"] == "respawning")
+        assert sup.uptime("tracker") is None
+        wait_for(lambda: sup.pid("tracker") not in (None, first))
+        after = sup.uptime("tracker")
+        assert after is not None and after < before
+    finally:
+        sup.stop()
+        thread.join(10)
+
+
 def test_max_respawns_is_honoured() -> None:
     out = io.StringIO()
     spec = ProcessSpec(
