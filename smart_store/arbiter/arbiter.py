@@ -39,20 +39,22 @@ Who took it (assign.py)
 Several hands, one weight event (issue #6)
     The shelf-event detector merges changes of one lane less than ~0.3 s apart, so shoppers
     taking at the same moment produce ONE event of q units. After solving, the event's other
-    CONCURRENT hands are collected (assign.concurrent_group: free slot, known track, hand-in
-    interval within ``split_concurrency_s`` [0.3 s] of the event window, quality within
-    ``split_quality_margin`` [0.15] of the best; one reach per track). With k >= 2 such hands and
-    q >= k units the event is SPLIT: a hand in the lane during a confirmed change of >= k units
-    is evidence that each hand moved something, so each gets one unit (for a put-back matched,
-    by an exact assignment, to what each session holds; the event is explained against their
-    joint holdings, and a hand whose session never held its unit gets the misplaced-item rule).
-    The q - k units nobody can attribute go to the solver's hand (the best by the usual scores)
-    with confidence x its softmax share of the scores (``tie_temperature``; 1/k for an exact
-    tie) AND an ``ambiguous_assignment`` review listing every hand. Lines split between
+    CONCURRENT hands are collected (assign.concurrent_group: free slot, known track, seen in the
+    lane by the pose, hand-in interval within ``split_concurrency_s`` [0.3 s] of the event
+    window, quality within ``split_quality_margin`` [0.15] of the best, a hand that came in
+    during the change not marked down for its later onset; one reach per track). With k >= 2
+    such hands and q >= k units the event is SPLIT: a hand in the lane during a confirmed change
+    of >= k units is evidence that each hand moved something, so each gets one unit (for a
+    put-back matched, by an exact assignment, to what each session holds; the event is explained
+    against their joint holdings, and a hand whose session never held its unit gets the
+    misplaced-item rule). The q - k units nobody can attribute go to the solver's hand (the best
+    by the usual scores) with confidence x its softmax share of the scores (``tie_temperature``;
+    1/k for an exact tie) AND an ``ambiguous_assignment`` review listing every hand, for every
+    session of the group (any of their receipts may be the wrong one). Lines split between
     sessions have confidence x ``split_confidence_factor`` [0.85]: below a clean pick, above a
     near tie, so an exact one-each split needs no review. Hands of one session (a family) land
-    on the one cart anyway: the split then only records per-track evidence, with no discount
-    and no review. Fewer units than hands (one unit, two hands) keeps the rule above.
+    on the one cart anyway: the split then only records per-track evidence, with no discount and
+    no review. Fewer units than hands (one unit, two hands) keeps the rule above.
 
 What was taken (products.py)
     The delta is explained as a multiset of products: Gaussian log-likelihood of the residual
@@ -695,15 +697,17 @@ class CartArbiter:
                                                 conf=conf, tag=r.event_id))
         if rest and between:
             # nothing tells which hand moved the units beyond one each: applied to the best
-            # hand by the existing scores, and staff are told
+            # hand by the existing scores, and staff are told on every receipt it may
+            # concern: whichever session did not get the units may be the one that took them
             rest_items = " + ".join(f"{q} x {sku}" for sku, q in sorted(Counter(rest).items()))
-            out.append(self._review(
-                ReviewKind.AMBIGUOUS_ASSIGNMENT, ev, sids[0], rest[0], evidence=evidence,
-                conf=rest_conf, tag="split",
-                detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} is {best.label()} moved "
-                f"by {len(reaches)} hands at once: {hands}; one unit each, the other "
-                f"{rest_items} could be any of theirs; applied to session {sids[0]}",
-            ))
+            for i, sid in enumerate(dict.fromkeys(sids)):
+                out.append(self._review(
+                    ReviewKind.AMBIGUOUS_ASSIGNMENT, ev, sid, rest[0], evidence=evidence,
+                    conf=rest_conf, tag="split" if i == 0 else f"split:{sid}",
+                    detail=f"{ev.delta_grams:+.1f} g on lane {ev.lane_id} is {best.label()} "
+                    f"moved by {len(reaches)} hands at once: {hands}; one unit each, the other "
+                    f"{rest_items} could be any of theirs; applied to session {sids[0]}",
+                ))
         return out
 
     def _apply_pick(

@@ -43,9 +43,14 @@ less than ~0.3 s apart, so two shoppers taking one unit each at the same moment 
 two units, which the solver can only give to one slot. After solving, the hands that share such an
 event are collected: candidates of the event whose (reach, lane) slot no other event claims (in
 this window or decided earlier), of a known track (track 0 is a beam break nobody was matched to,
-possibly one of the other hands), whose hand-in interval widened by ``split_concurrency_s`` (0.3 s)
+possibly one of the other hands), seen in the lane by the pose (a beam-only reach names a place on
+the shelf front and the nearest track, not a hand in this lane: it may be the solver's choice but
+takes no share of another's), whose hand-in interval widened by ``split_concurrency_s`` (0.3 s)
 overlaps the event window, and whose quality is within ``split_quality_margin`` (0.15) of the best
-such hand's - one reach per track. The arbiter splits the units over them (arbiter.py).
+such hand's - one reach per track. For this comparison a hand that came in while the weight was
+changing is not marked down for coming in after the event's start: the merged event starts with
+its first unit, the second hand's unit moves later. The arbiter splits the units over them
+(arbiter.py).
 """
 
 from __future__ import annotations
@@ -127,6 +132,25 @@ def _lane_score(reach: Reach, lane_id: str, policy: ArbiterPolicy) -> float:
     return policy.secondary_lane_score
 
 
+def _onset_term(event: WeightEvent, reach: Reach, m: float) -> float:
+    """``exp(-d / m)``, d the time the weight started changing outside the hand-in interval."""
+    outside = max(0.0, reach.start - event.start, event.start - reach.end)
+    return math.exp(-outside / m) if m > 0 else float(outside == 0.0)
+
+
+def _sharing_quality(ps: PairScore, reach: Reach, event: WeightEvent,
+                     policy: ArbiterPolicy) -> float:
+    """``ps.quality`` for the question "did this hand move one of the merged units?".
+
+    A merged event starts when its FIRST unit starts moving; a second hand's unit moves later,
+    so a hand that came into the lane while the weight was changing is not marked down for
+    coming in after the event's start (the onset term counts as 1 for it)."""
+    if not (reach.start < event.end and reach.end > event.start):
+        return ps.quality
+    onset = _onset_term(event, reach, policy.reach_margin_s)
+    return ps.quality + policy.w_temporal * 0.5 * (1.0 - onset)
+
+
 def pair_score(
     event: WeightEvent,
     reach: Reach,
@@ -146,8 +170,7 @@ def pair_score(
     if covered <= 0.0:
         return None
     coverage = min(1.0, covered / duration)
-    outside = max(0.0, reach.start - event.start, event.start - reach.end)
-    start_term = math.exp(-outside / m) if m > 0 else float(outside == 0.0)
+    start_term = _onset_term(event, reach, m)
     temporal = 0.5 * coverage + 0.5 * start_term
     lane = _lane_score(reach, event.lane_id, policy)
     confidence = max(0.0, min(1.0, float(reach.confidence)))
@@ -329,25 +352,32 @@ def concurrent_group(
     if chosen is None:
         return ()
 
-    def eligible(ps: PairScore) -> bool:
+    def eligible(ps: PairScore, *, co_hand: bool = True) -> bool:
         reach = reaches.get(ps.reach_id)
         if reach is None or not reach.tracked:
+            return False
+        # A beam-only reach names a place on the shelf front and the track nearest to it,
+        # not a hand seen in this lane: it cannot claim a share of somebody else's units.
+        if co_hand and not reach.evidence & EVIDENCE_POSE:
             return False
         if claims.get((ps.reach_id, ps.lane_id), event.event_id) != event.event_id:
             return False
         s = policy.split_concurrency_s
         return reach.start - s < event.end and reach.end + s > event.start
 
-    if not eligible(chosen):
+    if not eligible(chosen, co_hand=False):
         return (chosen,)
-    pool = [ps for ps in assignment.candidates if eligible(ps)]
-    floor = max(ps.quality for ps in pool) - policy.split_quality_margin
+    pool = [ps for ps in assignment.candidates if ps == chosen or eligible(ps)]
+
+    def quality(ps: PairScore) -> float:
+        return _sharing_quality(ps, reaches[ps.reach_id], event, policy)
+    floor = max(quality(ps) for ps in pool) - policy.split_quality_margin
     group = [chosen]
     tracks = {reaches[chosen.reach_id].track_id}
     # best first; a track's second reach (its other hand, a re-entry) adds no second shopper
     for ps in sorted(pool, key=lambda p: (-p.score, reaches[p.reach_id].start, p.reach_id)):
         track = reaches[ps.reach_id].track_id
-        if ps.quality >= floor and track not in tracks:
+        if quality(ps) >= floor and track not in tracks:
             group.append(ps)
             tracks.add(track)
     return tuple(group)

@@ -80,7 +80,7 @@ def test_two_shoppers_merged_minus_three_remainder_to_best_and_review(shop, mk):
         ("S1", 1, "COLA-330", 2, "pick"),
         ("S2", 2, "COLA-330", 1, "pick"),
     ]
-    (review,) = shop.reviews()
+    review, _ = shop.reviews()  # and S2's copy (below)
     assert (review.kind, review.session_id, review.lane_id, review.sku) == (
         ReviewKind.AMBIGUOUS_ASSIGNMENT, "S1", "A2a", "COLA-330")
     assert review.review_id == "w1:ambiguous_assignment:split"
@@ -90,6 +90,45 @@ def test_two_shoppers_merged_minus_three_remainder_to_best_and_review(shop, mk):
     # the extra unit is a coin toss weighted by the scores: low confidence on S1's update
     assert review.confidence == u1.confidence < 0.6 < u2.confidence
     assert shop.arb.lanes.count("A2a", "COLA-330") == 9
+
+
+def test_a_hand_that_came_in_during_the_change_shares_it(shop, mk):
+    # Twin `crowded` (ground-truth tracks): S1's hand was in A2a from before the weight began to
+    # move, S2 reached in 0.45 s later (pose only) and took the second can; the two changes
+    # merged into one -700 g event. S2's later onset is no evidence against its unit.
+    shop.session("S1", 1)
+    shop.session("S2", 2)
+    shop.feed(
+        mk.reach("r1", 1, "A2a", 9.9, 11.3, conf=0.99),
+        mk.reach("r2", 2, "A2a", 10.7, 11.4, conf=0.85, evidence=mk.POSE),
+        mk.weight("w1", "A2a", -700.5, 10.25, 11.9),
+    )
+    shop.finish()
+    assert shop.carts() == {"S1": {"COLA-330": 1}, "S2": {"COLA-330": 1}}
+    assert shop.reviews() == []
+
+
+def test_a_beam_only_reach_takes_no_share_of_a_merged_event(shop, mk):
+    # Twin `crowded`: S1 took three cans; a beam break nearer to S2's track became a beam-only
+    # reach of S2 over several lanes: it names a place on the shelf front, not S2's hand in A2a.
+    shop.session("S1", 1)
+    shop.session("S2", 2)
+    shop.feed(
+        mk.reach("r1", 1, "A2a", 10.0, 11.0, conf=0.85, evidence=mk.POSE),
+        mk.reach("rs-b-2", 2, ("A2a", "A2b", "A1a"), 9.96, 10.9, dwell=(0.0, 0.0, 0.0),
+                 conf=0.2, evidence=mk.BEAM),
+        mk.weight("w1", "A2a", -1050.5, 10.0, 11.0),
+    )
+    shop.finish()
+    assert shop.carts() == {"S1": {"COLA-330": 3}, "S2": {}}
+
+
+def test_the_units_nobody_can_attribute_go_to_review_on_every_sharing_receipt(shop, mk):
+    _two_hands(shop, mk, -1050.5, conf2=0.85)
+    reviews = {r.session_id: r for r in shop.reviews()}
+    assert set(reviews) == {"S1", "S2"}  # S2 may be the one who took the second unit
+    assert reviews["S2"].review_id == "w1:ambiguous_assignment:split:S2"
+    assert reviews["S2"].kind == ReviewKind.AMBIGUOUS_ASSIGNMENT
 
 
 def test_two_hands_one_unit_keeps_the_near_tie_rule(shop, mk):
