@@ -252,8 +252,8 @@ class Pipeline:
               on_receipt: Callable[[Any], None] | None,
               during: Callable[[float, Pipeline], None] | None,
               topic_filter: Callable[[int, str, bytes], bool] | None,
-              hold_tail: Callable[[], bool] | None = None,
-              max_hold: float = 120.0) -> PipelineResult:
+              hold_tail: Callable[[], bool] | None,
+              max_hold: float) -> PipelineResult:
         import rclpy  # noqa: PLC0415
         from rclpy.executors import MultiThreadedExecutor  # noqa: PLC0415
 
